@@ -1,0 +1,410 @@
+//! `control-plane`: the catalog's CLI, the control plane service and the local launcher.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use control_plane::{
+    LocalProvisioner, NewTenant,
+    catalog::{self, Actor, TenantRecord},
+    config::{DatabaseArgs, PlatformArgs, ServeArgs},
+    demo, dev,
+    http::ControlPlane,
+    keys::KeyPair,
+    slots,
+};
+use sea_orm::{Database, DatabaseConnection};
+use tenancy::{TenantStatus, provision::PoolStatus};
+use tenant_runtime::{
+    Application, DbUrl,
+    auth::{Claims, Role},
+    telemetry,
+};
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(name = "control-plane", version, about = "InStudio control plane")]
+struct Cli {
+    #[command(flatten)]
+    db: DatabaseArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply every pending catalog migration.
+    Migrate,
+    /// Serve the control plane API and keep the slot pool warm.
+    Serve(ServeArgs),
+    /// Start the whole platform locally: PostgreSQL, control plane, runtime, demo salon.
+    Dev(DevArgs),
+    /// Create, inspect and change tenants.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Shared pools and their warm slots.
+    #[command(subcommand)]
+    Pools(PoolsCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct DevArgs {
+    #[arg(long, default_value_t = 8080)]
+    control_plane_port: u16,
+    #[arg(long, default_value_t = 8081)]
+    runtime_port: u16,
+    /// Where local state lives (a private PostgreSQL cluster, dev keys).
+    #[arg(long, env = "INSTUDIO_STATE_DIR", default_value = ".instudio")]
+    state_dir: PathBuf,
+    #[command(flatten)]
+    platform: PlatformArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantsCommand {
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "free")]
+        plan: String,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Suspend {
+        slug: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Resume {
+        slug: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Stop serving a tenant and archive its data (or drop it now with --purge).
+    Delete {
+        slug: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        purge: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PoolsCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Top every pool's warm slots up now.
+    Refill,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(
+        if matches!(cli.command, Command::Serve(_) | Command::Dev(_)) {
+            "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"
+        } else {
+            "warn"
+        },
+    );
+    match cli.command {
+        Command::Migrate => {
+            let db = connect(&cli.db.database_url).await?;
+            tenancy::provision::migrate_platform(&db).await?;
+            println!("catalog migrated");
+        }
+        Command::Serve(args) => serve(&cli.db.database_url, args).await?,
+        Command::Dev(args) => run_dev(cli.db.database_url, args).await?,
+        Command::Tenants(cmd) => tenants(&cli.db.database_url, cmd).await?,
+        Command::Pools(cmd) => pools(&cli.db.database_url, cmd).await?,
+    }
+    Ok(())
+}
+
+async fn connect(url: &DbUrl) -> anyhow::Result<DatabaseConnection> {
+    Database::connect(url.expose().as_str())
+        .await
+        .with_context(|| format!("connecting to the catalog at {url}"))
+}
+
+fn server_url(url: &DbUrl) -> url::Url {
+    url.expose().clone()
+}
+
+async fn serve(url: &DbUrl, args: ServeArgs) -> anyhow::Result<()> {
+    let db = connect(url).await?;
+    tenancy::provision::migrate_platform(&db).await?;
+    let provisioner = LocalProvisioner::new(db, server_url(url), args.platform.base_domain()?);
+    let service = ControlPlane::build(&provisioner, args.listen).await?;
+    tracing::info!(addr = %service.local_addr()?, "control plane listening");
+    service.run_with_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
+    dev::ensure_server(&url, &args.state_dir).await?;
+    dev::ensure_database(&url).await?;
+    let db = connect(&url).await?;
+    dev::prepare_catalog(
+        &db,
+        &url,
+        args.platform.shared_pool_max_tenants,
+        args.platform.warm_slots,
+    )
+    .await?;
+    slots::refill_all(&db).await?;
+    let base = if args.platform.base_domain == "instudio.app" {
+        tenancy::Hostname::parse("localhost")?
+    } else {
+        args.platform.base_domain()?
+    };
+    let provisioner = LocalProvisioner::new(db, server_url(&url), base.clone());
+    let demo = demo::ensure_demo_salon(&provisioner).await?;
+    let keys = KeyPair::load_or_create(&args.state_dir.join("keys"))?;
+
+    let runtime = Application::build(dev::runtime_config(
+        &url,
+        args.runtime_port,
+        keys.public_pem.clone(),
+    ))
+    .await
+    .with_context(|| format!("binding the runtime to port {}", args.runtime_port))?;
+    let control = ControlPlane::build(
+        &provisioner,
+        SocketAddr::from(([127, 0, 0, 1], args.control_plane_port)),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "binding the control plane to port {}",
+            args.control_plane_port
+        )
+    })?;
+    let now = chrono::Utc::now().timestamp();
+    let token = keys.sign(&Claims {
+        sub: "demo-owner".into(),
+        tenant_id: Some(demo.id),
+        role: Role::Owner,
+        exp: now + 12 * 3600,
+        iat: now,
+        jti: Uuid::new_v4().to_string(),
+        iss: "instudio-control-plane".into(),
+        aud: "instudio".into(),
+    })?;
+    let demo_url = dev::demo_host(&base, args.runtime_port);
+    println!(
+        "\nInStudio is running locally (no Kubernetes).\n\
+         \n  database        {url}\
+         \n  control plane   http://127.0.0.1:{cp}/\
+         \n  tenant runtime  http://127.0.0.1:{rt}/ (routes by Host)\
+         \n  demo salon      {demo_url}\
+         \n  salon API       {demo_url}api/v1/salon\
+         \n  owner token     (12 h) export TOKEN={token}\
+         \n\n  try: curl -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\
+         \n         -d '{{\"name\":\"Retiro\"}}' {demo_url}api/v1/locations\
+         \n\nPress Ctrl-C to stop.",
+        cp = args.control_plane_port,
+        rt = args.runtime_port,
+    );
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut rt_stop = stop_tx.subscribe();
+    let mut cp_stop = stop_tx.subscribe();
+    let runtime_task = tokio::spawn(runtime.run_with_shutdown(async move {
+        let _ = rt_stop.recv().await;
+    }));
+    let control_task = tokio::spawn(control.run_with_shutdown(async move {
+        let _ = cp_stop.recv().await;
+    }));
+    shutdown_signal().await;
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let _ = runtime_task.await;
+        let _ = control_task.await;
+    })
+    .await;
+    Ok(())
+}
+
+async fn tenants(url: &DbUrl, cmd: TenantsCommand) -> anyhow::Result<()> {
+    let db = connect(url).await?;
+    let actor = Actor::cli();
+    let provisioner =
+        |base: tenancy::Hostname| LocalProvisioner::new(db.clone(), server_url(url), base);
+    let default_base = || -> anyhow::Result<tenancy::Hostname> {
+        Ok(tenancy::Hostname::parse(
+            &std::env::var("BASE_DOMAIN").unwrap_or_else(|_| "instudio.app".into()),
+        )?)
+    };
+    match cmd {
+        TenantsCommand::Create {
+            slug,
+            name,
+            plan,
+            platform,
+            json,
+        } => {
+            let new = NewTenant::new(&slug, &name, &plan)?;
+            let tenant = provisioner(platform.base_domain()?)
+                .create_tenant(&new, &actor)
+                .await?;
+            print_tenant(&tenant, json)?;
+        }
+        TenantsCommand::List {
+            status,
+            limit,
+            json,
+        } => {
+            if let Some(s) = &status {
+                s.parse::<TenantStatus>()?;
+            }
+            let list = catalog::list_tenants(&db, status.as_deref(), limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!(
+                    "{:<24} {:<16} {:<13} {:<10} {:<22} HOST",
+                    "SLUG", "STATUS", "PLAN", "TIER", "SCHEMA"
+                );
+                for t in list {
+                    println!(
+                        "{:<24} {:<16} {:<13} {:<10} {:<22} {}",
+                        t.slug,
+                        t.status,
+                        t.plan_code,
+                        t.placement_kind,
+                        t.schema_name.as_deref().unwrap_or("-"),
+                        t.hosts.first().map_or("-", String::as_str)
+                    );
+                }
+            }
+        }
+        TenantsCommand::Show { slug, json } => {
+            let tenant = catalog::find_tenant(&db, &slug)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no tenant {slug}"))?;
+            print_tenant(&tenant, json)?;
+        }
+        TenantsCommand::Suspend { slug, reason } => {
+            let t = provisioner(default_base()?)
+                .set_status(&slug, TenantStatus::Suspended, &actor, reason.as_deref())
+                .await?;
+            println!("{} is now {}", t.slug, t.status);
+        }
+        TenantsCommand::Resume { slug, reason } => {
+            let t = provisioner(default_base()?)
+                .set_status(&slug, TenantStatus::Active, &actor, reason.as_deref())
+                .await?;
+            println!("{} is now {}", t.slug, t.status);
+        }
+        TenantsCommand::Delete {
+            slug,
+            reason,
+            purge,
+        } => {
+            let t = provisioner(default_base()?)
+                .delete_tenant(&slug, &actor, reason.as_deref(), purge)
+                .await?;
+            match purge {
+                true => println!("{} deleted and its data dropped", t.slug),
+                false => println!(
+                    "{} deleted; data archived as {}",
+                    t.slug,
+                    t.schema_name.unwrap_or_default()
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_tenant(t: &TenantRecord, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(t)?);
+        return Ok(());
+    }
+    println!("slug            {}", t.slug);
+    println!("id              {}", t.id);
+    println!("name            {}", t.display_name);
+    println!("status          {}", t.status);
+    println!(
+        "plan            {} (desired tier {})",
+        t.plan_code, t.desired_tier
+    );
+    let placement = match t.placement_kind.as_str() {
+        "shared" => format!(
+            "shared pool {} schema {}",
+            t.pool_name.as_deref().unwrap_or("-"),
+            t.schema_name.as_deref().unwrap_or("-")
+        ),
+        "dedicated" => format!(
+            "dedicated database {} schema {}",
+            t.database_name.as_deref().unwrap_or("-"),
+            t.schema_name.as_deref().unwrap_or("-")
+        ),
+        _ => "none yet".into(),
+    };
+    println!("placement       {placement}");
+    println!(
+        "schema version  {}",
+        t.schema_version.as_deref().unwrap_or("-")
+    );
+    println!("hosts           {}", t.hosts.join(", "));
+    println!("created         {}", t.created_at);
+    Ok(())
+}
+
+async fn pools(url: &DbUrl, cmd: PoolsCommand) -> anyhow::Result<()> {
+    let db = connect(url).await?;
+    match cmd {
+        PoolsCommand::List { json } => {
+            let pools = PoolStatus::list(&db).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&pools)?);
+            } else {
+                println!(
+                    "{:<16} {:<24} {:>8} {:>8} {:>6} {:>6}",
+                    "POOL", "DATABASE", "TENANTS", "MAX", "READY", "WANTED"
+                );
+                for p in pools {
+                    println!(
+                        "{:<16} {:<24} {:>8} {:>8} {:>6} {:>6}",
+                        p.name,
+                        p.database_name,
+                        p.tenants,
+                        p.max_tenants,
+                        p.ready_slots,
+                        p.warm_slots
+                    );
+                }
+            }
+        }
+        PoolsCommand::Refill => {
+            let created = slots::refill_all(&db).await?;
+            println!("{created} slot(s) created");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! Migrations of one tenant's salon schema. They run with `search_path` set to the
+//! tenant's schema, so table names are never schema-qualified here.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_salon;
+
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(m20261121_000001_salon::Migration)]
+}

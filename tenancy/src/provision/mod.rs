@@ -1,0 +1,29 @@
+//! Provisioning primitives on PostgreSQL: migrate the catalog, create and migrate a tenant
+//! schema, archive and drop it, manage the warm slot pool and dedicated databases.
+//!
+//! Both the control plane's local provisioner and the operator call these; nothing else
+//! creates, renames or drops tenant schemas.
+
+mod dedicated;
+mod schema;
+mod slots;
+
+pub use dedicated::{create_database, database_url, drop_database};
+pub use schema::{archive_schema, drop_schema, migrate_platform, migrate_schema, schema_exists};
+pub use slots::{LOCAL_POOL, PoolStatus, RefillReport, claim_slot, ensure_pool, refill_pool};
+
+use sea_orm::{DbBackend, Statement, Value};
+
+/// A PostgreSQL statement with positional parameters.
+pub(crate) fn stmt<I: IntoIterator<Item = Value>>(sql: &str, values: I) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// A 64-bit advisory lock key for a named resource, so that runs on different machines
+/// agree on it without a registry of keys.
+pub(crate) fn lock_sql(resource: &str) -> Statement {
+    stmt(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+        [resource.into()],
+    )
+}

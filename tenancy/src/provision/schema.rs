@@ -1,0 +1,88 @@
+//! Schema-level primitives: catalog migration and a tenant schema's create, migrate,
+//! archive and drop.
+
+use migrations::{MigratorTrait, PLATFORM_SCHEMA, PlatformMigrator, TenantMigrator};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+
+use super::{lock_sql, stmt};
+use crate::{Result, SchemaName};
+
+/// Creates schema `platform` if needed and applies every pending catalog migration.
+/// Concurrent callers serialize on an advisory lock.
+#[tracing::instrument(skip_all)]
+pub async fn migrate_platform(db: &DatabaseConnection) -> Result<()> {
+    let tx = db.begin().await?;
+    tx.execute_raw(lock_sql("instudio:platform-migrations"))
+        .await?;
+    tx.execute_unprepared(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {PLATFORM_SCHEMA}; SET LOCAL search_path TO {PLATFORM_SCHEMA}"
+    ))
+    .await?;
+    PlatformMigrator::up(&tx, None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates `schema` if it does not exist and brings it to the latest tenant migration,
+/// inside the caller's transaction. Returns the version it is at.
+///
+/// The migrations run with `search_path` set to the schema alone, so each schema keeps
+/// its own `seaql_migrations`. The `SET LOCAL` lasts until the caller's transaction ends:
+/// callers qualify every other name they use.
+#[tracing::instrument(skip(conn), fields(schema = %schema))]
+pub async fn migrate_schema<C>(conn: &C, schema: &SchemaName) -> Result<String>
+where
+    C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
+{
+    let tx = conn.begin().await?;
+    tx.execute_raw(lock_sql(&format!("instudio:schema:{schema}")))
+        .await?;
+    let quoted = schema.quoted();
+    tx.execute_unprepared(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {quoted}; SET LOCAL search_path TO {quoted}"
+    ))
+    .await?;
+    TenantMigrator::up(&tx, None).await?;
+    tx.commit().await?;
+    Ok(TenantMigrator::latest_version())
+}
+
+pub async fn schema_exists<C: ConnectionTrait>(conn: &C, schema: &SchemaName) -> Result<bool> {
+    let row = conn
+        .query_one_raw(stmt(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS present",
+            [schema.as_str().into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<bool>("", "present")?,
+        None => false,
+    })
+}
+
+/// Renames a tenant's schema out of the way, keeping its data for the retention period.
+#[tracing::instrument(skip(conn), fields(schema = %schema))]
+pub async fn archive_schema<C: ConnectionTrait>(
+    conn: &C,
+    schema: &SchemaName,
+) -> Result<SchemaName> {
+    let archived = schema.archived(chrono::Utc::now().timestamp());
+    conn.execute_unprepared(&format!(
+        "ALTER SCHEMA {} RENAME TO {}",
+        schema.quoted(),
+        archived.quoted()
+    ))
+    .await?;
+    Ok(archived)
+}
+
+/// Drops a schema and everything in it.
+#[tracing::instrument(skip(conn), fields(schema = %schema))]
+pub async fn drop_schema<C: ConnectionTrait>(conn: &C, schema: &SchemaName) -> Result<()> {
+    conn.execute_unprepared(&format!(
+        "DROP SCHEMA IF EXISTS {} CASCADE",
+        schema.quoted()
+    ))
+    .await?;
+    Ok(())
+}

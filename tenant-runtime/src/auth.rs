@@ -1,0 +1,137 @@
+//! Access tokens: JWTs signed by the control plane with an asymmetric key. A token is
+//! good only on the host of the tenant it names; a bad token is an error, never treated
+//! as "not signed in".
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts},
+};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{AppState, config::JwtConfig, error::ApiError, routing::TenantContext};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    PlatformAdmin,
+    Owner,
+    Manager,
+    Receptionist,
+    Staff,
+    Customer,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    pub role: Role,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub iss: String,
+    pub aud: String,
+}
+
+/// Verifies tokens against the issuer's public key.
+pub struct TokenVerifier {
+    key: Option<(DecodingKey, Algorithm)>,
+    validation_template: (String, String),
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("algorithm", &self.key.as_ref().map(|(_, alg)| alg))
+            .finish()
+    }
+}
+
+impl TokenVerifier {
+    pub fn new(config: &JwtConfig) -> anyhow::Result<Self> {
+        let key = match &config.public_key_pem {
+            None => None,
+            Some(pem) => {
+                let pem = pem.as_bytes();
+                if let Ok(key) = DecodingKey::from_ed_pem(pem) {
+                    Some((key, Algorithm::EdDSA))
+                } else if let Ok(key) = DecodingKey::from_ec_pem(pem) {
+                    Some((key, Algorithm::ES256))
+                } else {
+                    anyhow::bail!("the JWT public key is neither an Ed25519 nor a P-256 PEM key");
+                }
+            }
+        };
+        Ok(Self {
+            key,
+            validation_template: (config.issuer.clone(), config.audience.clone()),
+        })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let (key, algorithm) = self.key.as_ref().ok_or(ApiError::InvalidToken)?;
+        let header = decode_header(token).map_err(|_| ApiError::InvalidToken)?;
+        if header.alg != *algorithm {
+            return Err(ApiError::InvalidToken);
+        }
+        let mut validation = Validation::new(*algorithm);
+        validation.set_issuer(&[&self.validation_template.0]);
+        validation.set_audience(&[&self.validation_template.1]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        decode::<Claims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|err| {
+                tracing::debug!(error = %err, "token refused");
+                ApiError::InvalidToken
+            })
+    }
+}
+
+/// A signed-in user of the routed tenant.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub subject: String,
+    pub role: Role,
+    pub tenant_id: Uuid,
+}
+
+impl AuthUser {
+    /// Refuses unless the user holds one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let TenantContext(route) = TenantContext::from_request_parts(parts, state).await?;
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized)?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::InvalidToken)?;
+        let claims = state.tokens.verify(token.trim())?;
+        if claims.tenant_id != Some(route.tenant_id) {
+            return Err(ApiError::WrongTenant);
+        }
+        Ok(AuthUser {
+            subject: claims.sub,
+            role: claims.role,
+            tenant_id: route.tenant_id,
+        })
+    }
+}

@@ -1,0 +1,195 @@
+//! Typed configuration of the tenant runtime, from flags or environment variables.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use ipnet::IpNet;
+use tenancy::TenantSlug;
+use url::Url;
+
+/// A database URL whose password never reaches a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl(Url);
+
+impl DbUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err("the scheme must be postgres://".into());
+        }
+        Ok(Self(url))
+    }
+
+    /// The URL itself, secrets included: for connecting, never for printing.
+    pub fn expose(&self) -> &Url {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        f.write_str(shown.as_str())
+    }
+}
+
+impl std::str::FromStr for DbUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// How the runtime verifies access tokens.
+#[derive(Clone, Default)]
+pub struct JwtConfig {
+    /// PEM public key (Ed25519 or P-256) of the token issuer.
+    pub public_key_pem: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("public_key", &self.public_key_pem.as_ref().map(|_| "<pem>"))
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub listen: SocketAddr,
+    /// The catalog database (schema `platform`).
+    pub catalog_url: DbUrl,
+    /// The server tenant pools connect to (PgBouncer, say); the catalog's server if unset.
+    /// Its path is replaced by each pool's or dedicated tenant's database name.
+    pub tenant_db_url: Option<DbUrl>,
+    /// Set when `tenant_db_url` is a transaction-pooling PgBouncer: statements are then
+    /// never prepared under a name, so no session state outlives a transaction.
+    pub pgbouncer: bool,
+    /// Peers whose `Forwarded` / `X-Forwarded-Host` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    pub route_ttl: Duration,
+    pub negative_route_ttl: Duration,
+    pub route_cache_capacity: u64,
+    /// Serve this one tenant only (a dedicated tenant's own pods).
+    pub pinned_tenant: Option<TenantSlug>,
+    pub shared_pool_connections: u32,
+    pub dedicated_pool_connections: u32,
+    pub dedicated_pool_cache: u64,
+    pub statement_timeout: Duration,
+    pub jwt: JwtConfig,
+}
+
+impl RuntimeConfig {
+    /// A configuration with every default, serving from the given catalog.
+    pub fn new(catalog_url: DbUrl) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            catalog_url,
+            tenant_db_url: None,
+            pgbouncer: false,
+            trusted_proxies: Vec::new(),
+            route_ttl: Duration::from_secs(60),
+            negative_route_ttl: Duration::from_secs(5),
+            route_cache_capacity: 200_000,
+            pinned_tenant: None,
+            shared_pool_connections: 20,
+            dedicated_pool_connections: 5,
+            dedicated_pool_cache: 200,
+            statement_timeout: Duration::from_secs(5),
+            jwt: JwtConfig {
+                public_key_pem: None,
+                issuer: "instudio-control-plane".into(),
+                audience: "instudio".into(),
+            },
+        }
+    }
+
+    pub fn tenant_server(&self) -> &DbUrl {
+        self.tenant_db_url.as_ref().unwrap_or(&self.catalog_url)
+    }
+}
+
+/// The runtime's flags; every one can also come from the environment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuntimeArgs {
+    #[arg(long, env = "RUNTIME_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/instudio"
+    )]
+    pub database_url: DbUrl,
+    #[arg(long, env = "TENANT_DATABASE_URL")]
+    pub tenant_database_url: Option<DbUrl>,
+    #[arg(long, env = "TENANT_DATABASE_PGBOUNCER", default_value_t = false)]
+    pub pgbouncer: bool,
+    /// Comma-separated addresses or CIDR ranges.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+    #[arg(long, env = "ROUTE_CACHE_TTL_SECS", default_value_t = 60)]
+    pub route_ttl_secs: u64,
+    #[arg(long, env = "ROUTE_NEGATIVE_TTL_SECS", default_value_t = 5)]
+    pub negative_route_ttl_secs: u64,
+    #[arg(long, env = "PINNED_TENANT")]
+    pub pinned_tenant: Option<String>,
+    #[arg(long, env = "SHARED_POOL_CONNECTIONS", default_value_t = 20)]
+    pub shared_pool_connections: u32,
+    #[arg(long, env = "DEDICATED_POOL_CONNECTIONS", default_value_t = 5)]
+    pub dedicated_pool_connections: u32,
+    #[arg(long, env = "STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub statement_timeout_ms: u64,
+    /// Path of the token issuer's PEM public key.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<std::path::PathBuf>,
+    #[arg(long, env = "JWT_ISSUER", default_value = "instudio-control-plane")]
+    pub jwt_issuer: String,
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "instudio")]
+    pub jwt_audience: String,
+}
+
+impl RuntimeArgs {
+    pub fn into_config(self) -> anyhow::Result<RuntimeConfig> {
+        let pinned_tenant = self
+            .pinned_tenant
+            .as_deref()
+            .map(TenantSlug::parse)
+            .transpose()?;
+        let public_key_pem = match &self.jwt_public_key_file {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("cannot read JWT_PUBLIC_KEY_FILE {}: {e}", path.display())
+            })?),
+            None => None,
+        };
+        let mut config = RuntimeConfig::new(self.database_url);
+        config.listen = self.listen;
+        config.tenant_db_url = self.tenant_database_url;
+        config.pgbouncer = self.pgbouncer;
+        config.trusted_proxies = self.trusted_proxies;
+        config.route_ttl = Duration::from_secs(self.route_ttl_secs);
+        config.negative_route_ttl = Duration::from_secs(self.negative_route_ttl_secs);
+        config.pinned_tenant = pinned_tenant;
+        config.shared_pool_connections = self.shared_pool_connections;
+        config.dedicated_pool_connections = self.dedicated_pool_connections;
+        config.statement_timeout = Duration::from_millis(self.statement_timeout_ms);
+        config.jwt = JwtConfig {
+            public_key_pem,
+            issuer: self.jwt_issuer,
+            audience: self.jwt_audience,
+        };
+        Ok(config)
+    }
+}

@@ -1,0 +1,167 @@
+//! The one error type every handler returns, rendered as JSON with a stable `code`.
+//!
+//! 5xx bodies never carry internals: the cause is logged with the request's span and the
+//! client gets a generic message.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use tenancy::ValidationError;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl From<ValidationError> for FieldError {
+    fn from(e: ValidationError) -> Self {
+        Self {
+            field: e.field.to_owned(),
+            code: e.code.to_owned(),
+            message: e.message,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the Host header is missing or not a valid host name")]
+    InvalidHost,
+    #[error("no salon is served at this address")]
+    UnknownTenant,
+    #[error("this salon's subscription is suspended")]
+    TenantSuspended,
+    #[error("this salon is being moved; writes are paused for a moment")]
+    TenantMoving,
+    #[error("this salon is being set up")]
+    TenantNotReady,
+    #[error("this salon has closed its account")]
+    TenantCancelled,
+    #[error("this salon's data is newer than this server understands")]
+    SchemaAhead,
+    #[error("authentication is required")]
+    Unauthorized,
+    #[error("the access token is invalid or expired")]
+    InvalidToken,
+    #[error("the access token was issued for another salon")]
+    WrongTenant,
+    #[error("your role may not do this")]
+    Forbidden,
+    #[error("the request is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("the request body is not valid JSON for this endpoint: {0}")]
+    BadJson(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        field: Option<&'static str>,
+    },
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidHost => (StatusCode::BAD_REQUEST, "invalid_host"),
+            Self::UnknownTenant => (StatusCode::NOT_FOUND, "unknown_tenant"),
+            Self::TenantSuspended => (StatusCode::PAYMENT_REQUIRED, "tenant_suspended"),
+            Self::TenantMoving => (StatusCode::SERVICE_UNAVAILABLE, "tenant_moving"),
+            Self::TenantNotReady => (StatusCode::SERVICE_UNAVAILABLE, "tenant_not_ready"),
+            Self::TenantCancelled => (StatusCode::GONE, "tenant_cancelled"),
+            Self::SchemaAhead => (StatusCode::SERVICE_UNAVAILABLE, "schema_ahead"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            Self::WrongTenant => (StatusCode::FORBIDDEN, "wrong_tenant"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Self::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<Vec<FieldError>>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Internal(err) = &self {
+            tracing::error!(error = ?err, "request failed");
+        }
+        let fields = match &self {
+            Self::Validation(fields) => Some(fields.clone()),
+            Self::Conflict {
+                field: Some(field),
+                code,
+                message,
+            } => Some(vec![FieldError {
+                field: (*field).to_owned(),
+                code: (*code).to_owned(),
+                message: message.clone(),
+            }]),
+            _ => None,
+        };
+        let body = Body {
+            code,
+            message: self.to_string(),
+            fields,
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Self::Unavailable,
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => Self::Unavailable,
+            _ => Self::Internal(err.into()),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        Self::BadJson(rejection.body_text())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
