@@ -14,8 +14,9 @@ pub fn database_url(server: &Url, name: &DatabaseName) -> Url {
     url
 }
 
-/// Creates database `name` (if missing) on the server `admin` is connected to, and
-/// migrates the tenant's schema inside it. Returns the schema version.
+/// Creates database `name` on the server `admin` is connected to, and migrates the
+/// tenant's schema inside it. Returns the schema version. A database of that name that
+/// exists already is refused: it holds data this tenant never owned.
 #[tracing::instrument(skip(admin, server), fields(database = %name))]
 pub async fn create_database(
     admin: &DatabaseConnection,
