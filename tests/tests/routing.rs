@@ -415,3 +415,32 @@ async fn pinned_runtime_serves_its_tenant_only() {
         "Salon acme"
     );
 }
+
+#[tokio::test]
+async fn the_home_page_shows_the_salon_escaped() {
+    let platform = Platform::new(1).await;
+    let acme = platform.create_tenant("acme", "free").await;
+    let rt = platform.runtime(platform.runtime_config()).await;
+    let host = "acme.instudio.test";
+    let token = platform.token(acme.id, tenant_runtime::auth::Role::Owner);
+    let resp = rt
+        .post(host, "/api/v1/locations")
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "name": "<script>alert(1)</script>" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = rt.get(host, "/").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("<h1>Salon acme</h1>"));
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!html.contains("<script>"));
+}

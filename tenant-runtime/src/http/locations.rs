@@ -37,6 +37,17 @@ struct LocationList {
     items: Vec<Location>,
 }
 
+/// The locations customers can visit, for the salon's pages.
+pub async fn load_active(tx: &mut TenantTx) -> ApiResult<Vec<Location>> {
+    Ok(tx
+        .query_as::<Location>(
+            "SELECT id, name, address, phone, active, created_at FROM locations
+             WHERE active ORDER BY name",
+        )
+        .fetch_all(tx.conn())
+        .await?)
+}
+
 async fn list(mut tx: TenantTx) -> ApiResult<Json<LocationList>> {
     let items = tx
         .query_as::<Location>(

@@ -3,6 +3,7 @@
 mod extract;
 mod locations;
 pub mod ops;
+mod pages;
 mod salon;
 mod validate;
 
@@ -16,6 +17,7 @@ use crate::{AppState, error::ApiError};
 /// the application, so each of these runs for exactly one routed tenant.
 pub fn api_router() -> Router<AppState> {
     Router::new()
+        .merge(pages::router())
         .nest("/api/v1", salon::router().merge(locations::router()))
         .fallback(|| async { ApiError::NotFound("route") })
 }

@@ -36,12 +36,16 @@ pub struct Salon {
 const SALON_COLUMNS_SQL: &str = "SELECT name, time_zone, currency, locale, logo_url, primary_color, \
      contact_email, contact_phone, address, updated_at FROM salon_settings";
 
-async fn show(mut tx: TenantTx) -> ApiResult<Json<Salon>> {
-    let salon = tx
-        .query_as::<Salon>(SALON_COLUMNS_SQL)
+/// The salon's profile row (every tenant schema has exactly one).
+pub async fn load(tx: &mut TenantTx) -> ApiResult<Salon> {
+    tx.query_as::<Salon>(SALON_COLUMNS_SQL)
         .fetch_optional(tx.conn())
         .await?
-        .ok_or(ApiError::NotFound("salon profile"))?;
+        .ok_or(ApiError::NotFound("salon profile"))
+}
+
+async fn show(mut tx: TenantTx) -> ApiResult<Json<Salon>> {
+    let salon = load(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(salon))
 }
