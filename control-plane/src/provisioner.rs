@@ -386,10 +386,11 @@ impl LocalProvisioner {
         )
         .await?;
         tx.commit().await?;
-        if purge && tenant.placement_kind == "dedicated" {
-            if let Some(db) = tenant.database_name.as_deref() {
-                provision::drop_database(&self.db, &DatabaseName::parse(db)?).await?;
-            }
+        if purge
+            && tenant.placement_kind == "dedicated"
+            && let Some(db) = tenant.database_name.as_deref()
+        {
+            provision::drop_database(&self.db, &DatabaseName::parse(db)?).await?;
         }
         catalog::find_tenant(&self.db, slug)
             .await?

@@ -87,7 +87,7 @@ pub struct RuntimeConfig {
     pub pinned_tenant: Option<TenantSlug>,
     pub shared_pool_connections: u32,
     pub dedicated_pool_connections: u32,
-    pub dedicated_pool_cache: u64,
+    pub tenant_pool_cache: u64,
     pub statement_timeout: Duration,
     pub jwt: JwtConfig,
 }
@@ -107,7 +107,7 @@ impl RuntimeConfig {
             pinned_tenant: None,
             shared_pool_connections: 20,
             dedicated_pool_connections: 5,
-            dedicated_pool_cache: 200,
+            tenant_pool_cache: 200,
             statement_timeout: Duration::from_secs(5),
             jwt: JwtConfig {
                 public_key_pem: None,
@@ -144,12 +144,18 @@ pub struct RuntimeArgs {
     pub route_ttl_secs: u64,
     #[arg(long, env = "ROUTE_NEGATIVE_TTL_SECS", default_value_t = 5)]
     pub negative_route_ttl_secs: u64,
+    /// Host routes the cache holds at most.
+    #[arg(long, env = "ROUTE_CACHE_CAPACITY", default_value_t = 200_000)]
+    pub route_cache_capacity: u64,
     #[arg(long, env = "PINNED_TENANT")]
     pub pinned_tenant: Option<String>,
     #[arg(long, env = "SHARED_POOL_CONNECTIONS", default_value_t = 20)]
     pub shared_pool_connections: u32,
     #[arg(long, env = "DEDICATED_POOL_CONNECTIONS", default_value_t = 5)]
     pub dedicated_pool_connections: u32,
+    /// Connection pools (one per database) kept open at most; idle ones close first.
+    #[arg(long, env = "TENANT_POOL_CACHE", default_value_t = 200)]
+    pub tenant_pool_cache: u64,
     #[arg(long, env = "STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
     pub statement_timeout_ms: u64,
     /// Path of the token issuer's PEM public key.
@@ -181,9 +187,11 @@ impl RuntimeArgs {
         config.trusted_proxies = self.trusted_proxies;
         config.route_ttl = Duration::from_secs(self.route_ttl_secs);
         config.negative_route_ttl = Duration::from_secs(self.negative_route_ttl_secs);
+        config.route_cache_capacity = self.route_cache_capacity;
         config.pinned_tenant = pinned_tenant;
         config.shared_pool_connections = self.shared_pool_connections;
         config.dedicated_pool_connections = self.dedicated_pool_connections;
+        config.tenant_pool_cache = self.tenant_pool_cache;
         config.statement_timeout = Duration::from_millis(self.statement_timeout_ms);
         config.jwt = JwtConfig {
             public_key_pem,

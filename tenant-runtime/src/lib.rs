@@ -110,7 +110,7 @@ impl Application {
                 persistent_statements: persistent,
                 shared_connections: config.shared_pool_connections,
                 dedicated_connections: config.dedicated_pool_connections,
-                max_pools: config.dedicated_pool_cache,
+                max_pools: config.tenant_pool_cache,
             },
             metrics.clone(),
         );
