@@ -17,23 +17,48 @@ use url::Url;
 
 use crate::catalog::stmt;
 
+/// A private PostgreSQL cluster `dev` started: it is stopped when this is dropped, so
+/// `dev` leaves no server behind however it ends.
+#[derive(Debug)]
+pub struct PrivateCluster {
+    pg_ctl: PathBuf,
+    data: PathBuf,
+    as_postgres: bool,
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let data = self.data.to_string_lossy().into_owned();
+        if let Err(err) = run_pg(
+            &self.pg_ctl,
+            &["-D", &data, "-m", "fast", "stop"],
+            self.as_postgres,
+        ) {
+            eprintln!("stopping the private PostgreSQL cluster failed: {err}");
+        }
+    }
+}
+
 /// Makes sure a PostgreSQL server answers at `url`'s host and port. When nothing answers
 /// on a local address, starts a private cluster under `state_dir` with the installed
-/// `initdb` and `pg_ctl`.
-pub async fn ensure_server(url: &DbUrl, state_dir: &Path) -> anyhow::Result<()> {
+/// `initdb` and `pg_ctl`, and returns it.
+pub async fn ensure_server(
+    url: &DbUrl,
+    state_dir: &Path,
+) -> anyhow::Result<Option<PrivateCluster>> {
     let server = url.expose();
     let host = server.host_str().unwrap_or("127.0.0.1").to_owned();
     let port = server.port().unwrap_or(5432);
     if answers(&host, port).await {
-        return Ok(());
+        return Ok(None);
     }
     if !matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]") {
         bail!("no PostgreSQL answers at {host}:{port}; start it or point DATABASE_URL elsewhere");
     }
-    start_private_cluster(state_dir, port)?;
+    let cluster = start_private_cluster(state_dir, port)?;
     for _ in 0..50 {
         if answers(&host, port).await {
-            return Ok(());
+            return Ok(Some(cluster));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -95,7 +120,7 @@ fn run_pg(tool: &Path, args: &[&str], as_postgres: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_private_cluster(state_dir: &Path, port: u16) -> anyhow::Result<()> {
+fn start_private_cluster(state_dir: &Path, port: u16) -> anyhow::Result<PrivateCluster> {
     let (Some(initdb), Some(pg_ctl)) = (pg_binary("initdb"), pg_binary("pg_ctl")) else {
         bail!(
             "no PostgreSQL server answers and none is installed: install PostgreSQL \
@@ -150,7 +175,12 @@ fn start_private_cluster(state_dir: &Path, port: u16) -> anyhow::Result<()> {
             "start",
         ],
         as_postgres,
-    )
+    )?;
+    Ok(PrivateCluster {
+        pg_ctl,
+        data,
+        as_postgres,
+    })
 }
 
 /// The URL of database `name` on `url`'s server.

@@ -18,7 +18,7 @@ use tenancy::{TenantStatus, provision::PoolStatus};
 use tenant_runtime::{
     Application, DbUrl,
     auth::{Claims, Role},
-    telemetry,
+    shutdown_signal, telemetry,
 };
 use uuid::Uuid;
 
@@ -160,12 +160,9 @@ async fn serve(url: &DbUrl, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
-    dev::ensure_server(&url, &args.state_dir).await?;
+    // Held to the end: a private cluster started here stops when `dev` does.
+    let cluster = dev::ensure_server(&url, &args.state_dir).await?;
     dev::ensure_database(&url).await?;
     let db = connect(&url).await?;
     dev::prepare_catalog(
@@ -245,6 +242,7 @@ async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
         let _ = control_task.await;
     })
     .await;
+    drop(cluster);
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! `tenant-runtime`: serves every salon (or one, when pinned) over HTTP.
 
 use clap::Parser;
-use tenant_runtime::{Application, RuntimeArgs, telemetry};
+use tenant_runtime::{Application, RuntimeArgs, shutdown_signal, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,9 +20,6 @@ async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().runtime.into_config()?;
     let app = Application::build(config).await?;
     tracing::info!(addr = %app.local_addr()?, "tenant runtime listening");
-    app.run_with_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    app.run_with_shutdown(shutdown_signal()).await?;
     Ok(())
 }
