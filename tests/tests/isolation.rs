@@ -118,11 +118,13 @@ async fn battery(through_pgbouncer: bool) {
     let b = platform.create_tenant("bravo", "starter").await;
     let (ha, hb) = (Platform::host("alpha"), Platform::host("bravo"));
     let mut config = platform.runtime_config();
-    // One connection: every request, whichever tenant, reuses the same server session.
-    config.shared_pool_connections = 1;
+    // Directly, one connection: every request, whichever tenant, reuses the same server
+    // session. Through PgBouncer, several client connections, so that PgBouncer hands its
+    // server connections from one client (and tenant) to another between transactions.
+    config.shared_pool_connections = if through_pgbouncer { 4 } else { 1 };
     if through_pgbouncer {
         config.tenant_db_url = Some(pgbouncer_url());
-        config.pgbouncer = true;
+        config.pgbouncer = std::env::var("INSTUDIO_TEST_PGBOUNCER_NAMED_STATEMENTS").is_err();
     }
     let rt = Runtime::start(config, misbehaving_routes()).await;
     let (ta, tb) = (
