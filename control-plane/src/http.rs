@@ -132,9 +132,12 @@ impl ControlPlane {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let (graceful, deadline) = tenant_runtime::graceful_with_deadline(shutdown);
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(graceful);
+        tokio::select! {
+            served = std::future::IntoFuture::into_future(served) => served,
+            () = deadline => Ok(()),
+        }
     }
 }
 

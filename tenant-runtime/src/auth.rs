@@ -135,3 +135,51 @@ impl FromRequestParts<AppState> for AuthUser {
         })
     }
 }
+
+impl Role {
+    /// Owner, manager and receptionist: they run the salon's front desk and see everything.
+    pub fn is_front_desk(self) -> bool {
+        matches!(self, Role::Owner | Role::Manager | Role::Receptionist)
+    }
+
+    /// Owner and manager: they change the catalogue, staff and schedules.
+    pub fn is_manager(self) -> bool {
+        matches!(self, Role::Owner | Role::Manager)
+    }
+}
+
+/// A request that may be signed in: no `Authorization` header is `None`, but a header
+/// with a bad token is refused, never taken for "not signed in".
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Self(None));
+        }
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|u| Self(Some(u)))
+    }
+}
+
+impl AuthUser {
+    pub fn require_manager(&self) -> Result<(), ApiError> {
+        if self.role.is_manager() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    pub fn require_front_desk(&self) -> Result<(), ApiError> {
+        if self.role.is_front_desk() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}

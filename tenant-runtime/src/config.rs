@@ -90,6 +90,9 @@ pub struct RuntimeConfig {
     pub tenant_pool_cache: u64,
     pub statement_timeout: Duration,
     pub jwt: JwtConfig,
+    /// Key of guests' signed booking links (at least 32 bytes). Unset: a random key per
+    /// process, so links stop working on restart.
+    pub booking_link_secret: Option<String>,
 }
 
 impl RuntimeConfig {
@@ -114,6 +117,7 @@ impl RuntimeConfig {
                 issuer: "instudio-control-plane".into(),
                 audience: "instudio".into(),
             },
+            booking_link_secret: None,
         }
     }
 
@@ -165,6 +169,9 @@ pub struct RuntimeArgs {
     pub jwt_issuer: String,
     #[arg(long, env = "JWT_AUDIENCE", default_value = "instudio")]
     pub jwt_audience: String,
+    /// Key of guests' signed booking links, at least 32 characters.
+    #[arg(long, env = "BOOKING_LINK_SECRET", hide_env_values = true)]
+    pub booking_link_secret: Option<String>,
 }
 
 impl RuntimeArgs {
@@ -193,6 +200,12 @@ impl RuntimeArgs {
         config.dedicated_pool_connections = self.dedicated_pool_connections;
         config.tenant_pool_cache = self.tenant_pool_cache;
         config.statement_timeout = Duration::from_millis(self.statement_timeout_ms);
+        if let Some(secret) = &self.booking_link_secret
+            && secret.len() < 32
+        {
+            anyhow::bail!("BOOKING_LINK_SECRET must be at least 32 characters");
+        }
+        config.booking_link_secret = self.booking_link_secret;
         config.jwt = JwtConfig {
             public_key_pem,
             issuer: self.jwt_issuer,

@@ -11,7 +11,7 @@ use axum::{
 use serde::Serialize;
 use tenancy::ValidationError;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub code: String,
@@ -56,6 +56,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("the request body is not valid JSON for this endpoint: {0}")]
     BadJson(String),
+    #[error("the query string is not valid for this endpoint: {0}")]
+    BadQuery(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -98,6 +100,7 @@ impl ApiError {
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Self::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
+            Self::BadQuery(_) => (StatusCode::BAD_REQUEST, "bad_query"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -106,9 +109,11 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
+/// Every error response: a stable machine-readable `code`, a human `message`, and for
+/// validation errors the offending fields.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    code: &'static str,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     fields: Option<Vec<FieldError>>,
@@ -133,7 +138,7 @@ impl IntoResponse for ApiError {
             }]),
             _ => None,
         };
-        let body = Body {
+        let body = ErrorBody {
             code,
             message: self.to_string(),
             fields,
@@ -155,6 +160,12 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => Self::Unavailable,
             _ => Self::Internal(err.into()),
         }
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self::BadQuery(rejection.body_text())
     }
 }
 

@@ -3,6 +3,7 @@
 //! the salon API.
 
 pub mod auth;
+pub mod booking;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -11,7 +12,12 @@ pub mod metrics;
 pub mod routing;
 pub mod telemetry;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -31,6 +37,7 @@ pub use config::{DbUrl, JwtConfig, RuntimeArgs, RuntimeConfig};
 
 use crate::{
     auth::TokenVerifier,
+    booking::links::LinkSigner,
     db::{PoolSettings, TenantPools},
     metrics::Metrics,
     routing::{RouteTable, RouteTableOptions},
@@ -44,6 +51,7 @@ pub struct AppState {
     pub pools: TenantPools,
     pub catalog: PgPool,
     pub tokens: Arc<TokenVerifier>,
+    pub links: LinkSigner,
     pub metrics: Arc<Metrics>,
 }
 
@@ -115,6 +123,15 @@ impl Application {
             metrics.clone(),
         );
         let tokens = Arc::new(TokenVerifier::new(&config.jwt)?);
+        let links = match &config.booking_link_secret {
+            Some(secret) => LinkSigner::new(secret.as_bytes()),
+            None => {
+                tracing::warn!(
+                    "BOOKING_LINK_SECRET is unset: guest links will not survive a restart"
+                );
+                LinkSigner::new(&rand::random::<[u8; 32]>())
+            }
+        };
         let listener = TcpListener::bind(config.listen).await?;
         let state = AppState {
             config: Arc::new(config),
@@ -122,6 +139,7 @@ impl Application {
             pools,
             catalog,
             tokens,
+            links,
             metrics: metrics.clone(),
         };
         let notifications = AbortOnDrop(tokio::spawn(routes.listen()));
@@ -150,6 +168,8 @@ impl Application {
         self.run_with_shutdown(std::future::pending()).await
     }
 
+    /// Serves until `shutdown` resolves, then lets requests in flight finish for up to
+    /// [`SHUTDOWN_GRACE`].
     pub async fn run_with_shutdown(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -157,11 +177,14 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (graceful, deadline) = graceful_with_deadline(shutdown);
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(graceful);
+        let result = tokio::select! {
+            served = IntoFuture::into_future(served) => served,
+            () = deadline => Ok(()),
+        };
         drop(self._notifications);
-        served
+        result
     }
 }
 
@@ -198,6 +221,31 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// How long requests in flight may take to finish once shutdown begins.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Splits a shutdown signal in two: one for axum's graceful shutdown, and a deadline
+/// that resolves [`SHUTDOWN_GRACE`] after it, so a stuck request cannot keep a stopping
+/// process alive (`select!` the served future against the deadline).
+pub fn graceful_with_deadline(
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> (
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (began, mut begun) = tokio::sync::watch::channel(false);
+    let graceful = async move {
+        signal.await;
+        let _ = began.send(true);
+    };
+    let deadline = async move {
+        let _ = begun.wait_for(|b| *b).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::warn!("requests still running after the shutdown grace period; stopping anyway");
+    };
+    (graceful, deadline)
 }
 
 /// Resolves on Ctrl-C or SIGTERM (how Kubernetes stops a pod), for graceful shutdown.

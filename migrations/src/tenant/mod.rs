@@ -4,7 +4,11 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_salon;
+mod m20261121_000002_booking;
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261121_000001_salon::Migration)]
+    vec![
+        Box::new(m20261121_000001_salon::Migration),
+        Box::new(m20261121_000002_booking::Migration),
+    ]
 }

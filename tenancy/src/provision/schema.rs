@@ -14,8 +14,11 @@ pub async fn migrate_platform(db: &DatabaseConnection) -> Result<()> {
     let tx = db.begin().await?;
     tx.execute_raw(lock_sql("instudio:platform-migrations"))
         .await?;
+    // Tenant migrations need btree_gist (double-booking exclusion). Installing it here,
+    // once, keeps concurrent tenant migrations from racing to create it.
     tx.execute_unprepared(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {PLATFORM_SCHEMA}; SET LOCAL search_path TO {PLATFORM_SCHEMA}"
+        "CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
+         CREATE SCHEMA IF NOT EXISTS {PLATFORM_SCHEMA}; SET LOCAL search_path TO {PLATFORM_SCHEMA}"
     ))
     .await?;
     PlatformMigrator::up(&tx, None).await?;

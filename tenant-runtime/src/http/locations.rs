@@ -1,8 +1,10 @@
 //! The salon's locations: where its staff work and customers come.
 
-use axum::{Json, Router, extract::Path, http::StatusCode, routing::get};
+use axum::{Json, extract::Path, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{
@@ -13,16 +15,16 @@ use crate::{
     AppState,
     auth::{AuthUser, Role},
     db::TenantTx,
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/locations", get(list).post(create))
-        .route("/locations/{id}", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Location {
     pub id: Uuid,
     pub name: String,
@@ -32,7 +34,7 @@ pub struct Location {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct LocationList {
     items: Vec<Location>,
 }
@@ -48,6 +50,8 @@ pub async fn load_active(tx: &mut TenantTx) -> ApiResult<Vec<Location>> {
         .await?)
 }
 
+/// The salon's locations.
+#[utoipa::path(get, path = "/locations", tag = "salon", responses((status = 200, body = LocationList)))]
 async fn list(mut tx: TenantTx) -> ApiResult<Json<LocationList>> {
     let items = tx
         .query_as::<Location>(
@@ -59,6 +63,9 @@ async fn list(mut tx: TenantTx) -> ApiResult<Json<LocationList>> {
     Ok(Json(LocationList { items }))
 }
 
+/// One location.
+#[utoipa::path(get, path = "/locations/{id}", tag = "salon", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Location), (status = 404, body = ErrorBody)))]
 async fn show(mut tx: TenantTx, Path(id): Path<String>) -> ApiResult<Json<Location>> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("location"))?;
     let location = tx
@@ -73,7 +80,7 @@ async fn show(mut tx: TenantTx, Path(id): Path<String>) -> ApiResult<Json<Locati
     Ok(Json(location))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewLocationBody {
     name: String,
@@ -108,6 +115,10 @@ impl TryFrom<NewLocationBody> for NewLocation {
     }
 }
 
+/// Adds a location (owner, manager).
+#[utoipa::path(post, path = "/locations", tag = "salon", request_body = NewLocationBody, security(("bearer" = [])),
+    responses((status = 201, body = Location), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create(
     user: AuthUser,
     mut tx: TenantTx,

@@ -32,7 +32,8 @@ struct Words {
     locations: &'static str,
     contact: &'static str,
     none: &'static str,
-    booking: &'static str,
+    services: &'static str,
+    no_services: &'static str,
 }
 
 fn words(locale: &str) -> Words {
@@ -41,13 +42,15 @@ fn words(locale: &str) -> Words {
             locations: "Nuestros centros",
             contact: "Contacto",
             none: "Todavía no hay centros publicados.",
-            booking: "Reserva online muy pronto.",
+            services: "Servicios",
+            no_services: "Todavía no hay servicios publicados.",
         },
         _ => Words {
             locations: "Our locations",
             contact: "Contact",
             none: "No locations published yet.",
-            booking: "Online booking opens soon.",
+            services: "Services",
+            no_services: "No services published yet.",
         },
     }
 }
@@ -55,11 +58,41 @@ fn words(locale: &str) -> Words {
 async fn home(mut tx: TenantTx) -> ApiResult<Html<String>> {
     let salon = super::salon::load(&mut tx).await?;
     let locations = super::locations::load_active(&mut tx).await?;
+    let services = tx
+        .query_as::<Offer>(
+            "SELECT s.name, s.duration_minutes, s.price_cents, s.currency,
+                    COALESCE(c.name, '') AS category
+             FROM services s LEFT JOIN service_categories c ON c.id = s.category_id
+             WHERE s.active ORDER BY c.position NULLS LAST, c.name, s.name",
+        )
+        .fetch_all(tx.conn())
+        .await?;
     tx.commit().await?;
-    Ok(Html(render(&salon, &locations)))
+    Ok(Html(render(&salon, &locations, &services)))
 }
 
-fn render(salon: &Salon, locations: &[Location]) -> String {
+/// A service as the home page lists it.
+#[derive(sqlx::FromRow)]
+struct Offer {
+    name: String,
+    duration_minutes: i32,
+    price_cents: i64,
+    currency: String,
+    category: String,
+}
+
+/// `3500` cents of EUR as `35,00 €` (es) or `€35.00` (en); other currencies by code.
+fn price(cents: i64, currency: &str, locale: &str) -> String {
+    let (units, rest) = (cents / 100, cents % 100);
+    match (currency, locale) {
+        ("EUR", "es") => format!("{units},{rest:02} €"),
+        ("EUR", _) => format!("€{units}.{rest:02}"),
+        (code, "es") => format!("{units},{rest:02} {code}"),
+        (code, _) => format!("{code} {units}.{rest:02}"),
+    }
+}
+
+fn render(salon: &Salon, locations: &[Location], services: &[Offer]) -> String {
     let w = words(&salon.locale);
     let color = salon.primary_color.as_deref().unwrap_or("#5b4b8a");
     let mut items = String::new();
@@ -75,6 +108,24 @@ fn render(salon: &Salon, locations: &[Location]) -> String {
     }
     if items.is_empty() {
         let _ = write!(items, "<li>{}</li>", w.none);
+    }
+    let mut offers = String::new();
+    let mut category = None;
+    for o in services {
+        if category != Some(o.category.as_str()) && !o.category.is_empty() {
+            let _ = write!(offers, "<li class=\"cat\">{}</li>", esc(&o.category));
+        }
+        category = Some(o.category.as_str());
+        let _ = write!(
+            offers,
+            "<li><span>{}</span><span class=\"meta\">{} min · {}</span></li>",
+            esc(&o.name),
+            o.duration_minutes,
+            esc(&price(o.price_cents, &o.currency, &salon.locale))
+        );
+    }
+    if offers.is_empty() {
+        let _ = write!(offers, "<li>{}</li>", w.no_services);
     }
     let mut contact = String::new();
     if let Some(email) = &salon.contact_email {
@@ -108,12 +159,17 @@ fn render(salon: &Salon, locations: &[Location]) -> String {
  h2 {{ margin-top: 0; color: {color}; font-size: 1.1rem; }}
  ul {{ list-style: none; padding: 0; margin: 0; display: grid; gap: .9rem; }}
  a {{ color: {color}; }}
+ .services {{ grid-column: 1 / -1; }}
+ .services li {{ display: flex; justify-content: space-between; gap: 1rem; border-bottom: 1px solid #eee; padding-bottom: .4rem; }}
+ .services li.cat {{ border: 0; font-weight: 600; color: {color}; padding-top: .6rem; }}
+ .meta {{ color: #666; white-space: nowrap; }}
  footer {{ text-align: center; color: #777; padding: 1rem; font-size: .9rem; }}
 </style>
 </head>
 <body>
-<header>{logo}<h1>{name}</h1><p>{booking}</p></header>
+<header>{logo}<h1>{name}</h1><p>{tagline}</p></header>
 <main>
+<section class="services"><h2>{services_title}</h2><ul>{offers}</ul></section>
 <section><h2>{loc_title}</h2><ul>{items}</ul></section>
 <section><h2>{contact_title}</h2><p>{contact}</p></section>
 </main>
@@ -123,8 +179,9 @@ fn render(salon: &Salon, locations: &[Location]) -> String {
         lang = esc(&salon.locale),
         name = esc(&salon.name),
         color = esc(color),
-        booking = w.booking,
+        tagline = esc(salon.address.as_deref().unwrap_or_default()),
         loc_title = w.locations,
+        services_title = w.services,
         contact_title = w.contact,
     )
 }
@@ -132,6 +189,13 @@ fn render(salon: &Salon, locations: &[Location]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prices_read_naturally() {
+        assert_eq!(price(3500, "EUR", "es"), "35,00 €");
+        assert_eq!(price(3505, "EUR", "en"), "€35.05");
+        assert_eq!(price(199, "USD", "en"), "USD 1.99");
+    }
 
     #[test]
     fn escapes_everything_it_prints() {

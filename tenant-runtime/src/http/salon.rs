@@ -1,8 +1,10 @@
 //! The salon's public profile: name, time zone, currency, locale, branding and contact.
 
-use axum::{Json, Router, routing::get};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     ApiJson,
@@ -12,14 +14,14 @@ use crate::{
     AppState,
     auth::{AuthUser, Role},
     db::TenantTx,
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/salon", get(show).patch(update))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show, update))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Salon {
     pub name: String,
     pub time_zone: String,
@@ -30,11 +32,20 @@ pub struct Salon {
     pub contact_email: Option<String>,
     pub contact_phone: Option<String>,
     pub address: Option<String>,
+    /// Minutes between offered slot starts; null: the service's duration.
+    pub slot_interval_minutes: Option<i32>,
+    /// How long before a visit it can still be booked.
+    pub min_notice_minutes: i32,
+    /// How far ahead bookings are taken.
+    pub max_horizon_days: i32,
+    /// How long a booking waits for its deposit before it expires.
+    pub payment_timeout_minutes: i32,
     pub updated_at: DateTime<Utc>,
 }
 
 const SALON_COLUMNS_SQL: &str = "SELECT name, time_zone, currency, locale, logo_url, primary_color, \
-     contact_email, contact_phone, address, updated_at FROM salon_settings";
+     contact_email, contact_phone, address, slot_interval_minutes, min_notice_minutes, \
+     max_horizon_days, payment_timeout_minutes, updated_at FROM salon_settings";
 
 /// The salon's profile row (every tenant schema has exactly one).
 pub async fn load(tx: &mut TenantTx) -> ApiResult<Salon> {
@@ -44,6 +55,9 @@ pub async fn load(tx: &mut TenantTx) -> ApiResult<Salon> {
         .ok_or(ApiError::NotFound("salon profile"))
 }
 
+/// The salon's public profile and booking rules.
+#[utoipa::path(get, path = "/salon", tag = "salon",
+    responses((status = 200, body = Salon), (status = 404, body = ErrorBody)))]
 async fn show(mut tx: TenantTx) -> ApiResult<Json<Salon>> {
     let salon = load(&mut tx).await?;
     tx.commit().await?;
@@ -55,7 +69,7 @@ fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SalonPatch {
     name: Option<String>,
@@ -72,6 +86,19 @@ struct SalonPatch {
     contact_phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable_int")]
+    #[schema(minimum = 5, maximum = 240)]
+    slot_interval_minutes: Option<Option<i32>>,
+    #[schema(minimum = 0, maximum = 10080)]
+    min_notice_minutes: Option<i32>,
+    #[schema(minimum = 1, maximum = 730)]
+    max_horizon_days: Option<i32>,
+    #[schema(minimum = 5, maximum = 1440)]
+    payment_timeout_minutes: Option<i32>,
+}
+
+fn nullable_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Error> {
+    Option::<i32>::deserialize(d).map(Some)
 }
 
 /// A validated patch: `None` keeps a field, `Some(None)` clears it.
@@ -86,6 +113,10 @@ struct ValidPatch {
     contact_email: Option<Option<String>>,
     contact_phone: Option<Option<String>>,
     address: Option<Option<String>>,
+    slot_interval_minutes: Option<Option<i32>>,
+    min_notice_minutes: Option<i32>,
+    max_horizon_days: Option<i32>,
+    payment_timeout_minutes: Option<i32>,
 }
 
 impl TryFrom<SalonPatch> for ValidPatch {
@@ -109,12 +140,41 @@ impl TryFrom<SalonPatch> for ValidPatch {
             contact_email: c.nullable("contact_email", p.contact_email, validate::email),
             contact_phone: c.nullable("contact_phone", p.contact_phone, validate::phone),
             address: c.nullable("address", p.address, |v| validate::text(v, 500)),
+            slot_interval_minutes: p.slot_interval_minutes,
+            min_notice_minutes: p.min_notice_minutes,
+            max_horizon_days: p.max_horizon_days,
+            payment_timeout_minutes: p.payment_timeout_minutes,
         };
+        let ranges = [
+            (
+                "slot_interval_minutes",
+                patch.slot_interval_minutes.flatten(),
+                5,
+                240,
+            ),
+            ("min_notice_minutes", patch.min_notice_minutes, 0, 10_080),
+            ("max_horizon_days", patch.max_horizon_days, 1, 730),
+            (
+                "payment_timeout_minutes",
+                patch.payment_timeout_minutes,
+                5,
+                1440,
+            ),
+        ];
+        for (field, value, min, max) in ranges {
+            if value.is_some_and(|v| !(min..=max).contains(&v)) {
+                c.fail(field, "out_of_range", &format!("must be {min} to {max}"));
+            }
+        }
         c.finish()?;
         Ok(patch)
     }
 }
 
+/// Changes the profile or booking rules (owner, manager); `null` clears an optional field.
+#[utoipa::path(patch, path = "/salon", tag = "salon", request_body = SalonPatch, security(("bearer" = [])),
+    responses((status = 200, body = Salon), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update(
     user: AuthUser,
     mut tx: TenantTx,
@@ -137,9 +197,14 @@ async fn update(
                 contact_email = CASE WHEN $9 THEN contact_email ELSE $10 END,
                 contact_phone = CASE WHEN $11 THEN contact_phone ELSE $12 END,
                 address = CASE WHEN $13 THEN address ELSE $14 END,
+                slot_interval_minutes = CASE WHEN $15 THEN slot_interval_minutes ELSE $16 END,
+                min_notice_minutes = COALESCE($17, min_notice_minutes),
+                max_horizon_days = COALESCE($18, max_horizon_days),
+                payment_timeout_minutes = COALESCE($19, payment_timeout_minutes),
                 updated_at = now()
              RETURNING name, time_zone, currency, locale, logo_url, primary_color,
-                contact_email, contact_phone, address, updated_at",
+                contact_email, contact_phone, address, slot_interval_minutes, min_notice_minutes,
+                max_horizon_days, payment_timeout_minutes, updated_at",
         )
         .bind(p.name)
         .bind(p.time_zone)
@@ -155,6 +220,11 @@ async fn update(
         .bind(flat(p.contact_phone))
         .bind(keep(&p.address))
         .bind(flat(p.address))
+        .bind(p.slot_interval_minutes.is_none())
+        .bind(p.slot_interval_minutes.flatten())
+        .bind(p.min_notice_minutes)
+        .bind(p.max_horizon_days)
+        .bind(p.payment_timeout_minutes)
         .fetch_optional(tx.conn())
         .await?
         .ok_or(ApiError::NotFound("salon profile"))?;
