@@ -5,8 +5,7 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and PgBouncer at
 //! `INSTUDIO_TEST_PGBOUNCER_URL` (default port 6432); `scripts/services.sh` starts both.
 
-// Test support fails loudly: a broken fixture should stop the test at once.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub mod bench;
 
 use std::{sync::Arc, time::Duration};
 
