@@ -214,3 +214,85 @@ impl LeaderElector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_api::FakeApi;
+
+    fn settings(identity: &str) -> LeaseSettings {
+        LeaseSettings {
+            lease_duration: Duration::from_secs(15),
+            ..LeaseSettings::new("instudio", identity.into())
+        }
+    }
+
+    fn holder(api: &FakeApi) -> Option<String> {
+        api.get(
+            "coordination.k8s.io/v1",
+            "leases",
+            Some("instudio"),
+            "instudio-operator",
+        )
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned))
+    }
+
+    #[tokio::test]
+    async fn only_one_replica_leads_and_a_release_hands_over_at_once() {
+        let (client, api) = FakeApi::start();
+        let mut a = LeaderElector::new(client.clone(), settings("a"));
+        let mut b = LeaderElector::new(client, settings("b"));
+        assert!(a.try_acquire_or_renew().await.unwrap());
+        assert!(!b.try_acquire_or_renew().await.unwrap());
+        assert!(a.try_acquire_or_renew().await.unwrap(), "renews");
+        assert!(!b.try_acquire_or_renew().await.unwrap());
+        assert_eq!(holder(&api).as_deref(), Some("a"));
+        a.release().await.unwrap();
+        assert!(b.try_acquire_or_renew().await.unwrap());
+        assert!(
+            !a.try_acquire_or_renew().await.unwrap(),
+            "a does not take it back"
+        );
+        let lease = api
+            .get(
+                "coordination.k8s.io/v1",
+                "leases",
+                Some("instudio"),
+                "instudio-operator",
+            )
+            .unwrap();
+        assert_eq!(lease["spec"]["holderIdentity"], "b");
+        assert_eq!(lease["spec"]["leaseTransitions"], 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_not_renewed_for_its_duration_is_taken_over() {
+        let (client, api) = FakeApi::start();
+        let mut a = LeaderElector::new(client.clone(), settings("a"));
+        let mut b = LeaderElector::new(client, settings("b"));
+        assert!(a.try_acquire_or_renew().await.unwrap());
+        assert!(!b.try_acquire_or_renew().await.unwrap());
+        // a stops renewing (crashed); b waits out the duration as its own clock sees it.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(!b.try_acquire_or_renew().await.unwrap(), "not expired yet");
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert!(b.try_acquire_or_renew().await.unwrap());
+        assert_eq!(holder(&api).as_deref(), Some("b"));
+        // a comes back and finds it lost the lease.
+        assert!(!a.try_acquire_or_renew().await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn racing_replicas_cannot_both_win() {
+        let (client, api) = FakeApi::start();
+        let mut a = LeaderElector::new(client.clone(), settings("a"));
+        a.try_acquire_or_renew().await.unwrap();
+        a.release().await.unwrap();
+        // Both saw the released lease; both try to take it with the same resourceVersion.
+        let mut b = LeaderElector::new(client.clone(), settings("b"));
+        let mut c = LeaderElector::new(client, settings("c"));
+        let (rb, rc) = tokio::join!(b.try_acquire_or_renew(), c.try_acquire_or_renew());
+        assert_ne!(rb.unwrap(), rc.unwrap(), "exactly one wins");
+        assert!(matches!(holder(&api).as_deref(), Some("b" | "c")));
+    }
+}

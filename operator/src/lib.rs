@@ -14,7 +14,11 @@ pub mod crdgen;
 pub mod db;
 mod error;
 #[cfg(test)]
+mod fake_api;
+#[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod harness;
 pub mod http;
 pub mod leader;
 pub mod meta;

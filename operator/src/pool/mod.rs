@@ -181,3 +181,6 @@ pub fn error_policy<D: Databases>(
     tracing::warn!(pool = %pool.name_any(), error = %err, retry_in = ?delay, "pool reconcile failed");
     Action::requeue(delay)
 }
+
+#[cfg(test)]
+mod tests;

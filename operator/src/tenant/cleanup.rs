@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::SignedDuration};
+use k8s_openapi::{
+    apimachinery::pkg::apis::meta::v1::Time,
+    jiff::{SignedDuration, Timestamp},
+};
 use kube::{
     Api, ResourceExt,
     api::ListParams,
@@ -55,6 +58,7 @@ pub async fn hold_for_retention<D: Databases>(
     let delete_after = deleted_at
         .0
         .checked_add(retention)
+        .and_then(|t| Timestamp::from_second(t.as_second()))
         .map_err(|e| Error::Config(format!("retention: {e}")))?;
     let remaining = delete_after.duration_since(status::now().0);
     if remaining <= SignedDuration::ZERO {

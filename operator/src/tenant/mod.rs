@@ -162,3 +162,6 @@ async fn apply<D: Databases>(tenant: &Tenant, ctx: &Context<D>) -> Result<Action
     }
     Ok(Action::requeue(outcome.requeue))
 }
+
+#[cfg(test)]
+mod tests;
