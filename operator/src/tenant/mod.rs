@@ -164,4 +164,6 @@ async fn apply<D: Databases>(tenant: &Tenant, ctx: &Context<D>) -> Result<Action
 }
 
 #[cfg(test)]
+mod pg_tests;
+#[cfg(test)]
 mod tests;
