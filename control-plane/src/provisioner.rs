@@ -400,5 +400,13 @@ impl LocalProvisioner {
 
 /// Writes the salon's first profile row into its fresh schema.
 async fn init_salon<C: ConnectionTrait>(conn: &C, schema: &SchemaName, name: &str) -> Result<()> {
-    Ok(provision::seed_salon(conn, schema, name).await?)
+    conn.execute_raw(stmt(
+        &format!(
+            "INSERT INTO {}.salon_settings (name) VALUES ($1)",
+            schema.quoted()
+        ),
+        [name.into()],
+    ))
+    .await?;
+    Ok(())
 }

@@ -59,7 +59,10 @@ impl Hostname {
         if raw.is_ascii() && raw.len() > MAX_LEN {
             return Err(invalid("too_long", "must be at most 253 characters"));
         }
-        if raw.split('.').any(|label| label.is_ascii() && label.len() > MAX_LABEL) {
+        if raw
+            .split('.')
+            .any(|label| label.is_ascii() && label.len() > MAX_LABEL)
+        {
             return Err(invalid(
                 "invalid_label",
                 "each label must be 1 to 63 characters",
