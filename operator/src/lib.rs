@@ -8,6 +8,8 @@
 
 pub mod apply;
 pub mod build;
+#[cfg(test)]
+mod cluster_tests;
 pub mod config;
 pub mod context;
 pub mod crdgen;
