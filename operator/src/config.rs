@@ -24,7 +24,7 @@ pub struct OperatorArgs {
     )]
     pub runtime_image: String,
     /// Image of the built-in PostgreSQL (when CloudNativePG is not installed).
-    #[arg(long, env = "POSTGRES_IMAGE", default_value = "postgres:17-alpine")]
+    #[arg(long, env = "POSTGRES_IMAGE", default_value = "postgres:17")]
     pub postgres_image: String,
     /// The catalog URL dedicated runtimes read their routes from (a read-only role is
     /// enough). Required for dedicated tenants.

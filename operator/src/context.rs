@@ -72,6 +72,16 @@ impl<D: Databases> Context<D> {
         action: &str,
         note: String,
     ) {
+        // The API refuses notes over 1 kB.
+        let mut note = note;
+        if note.len() > 1000 {
+            let mut cut = 997;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+            note.push_str("...");
+        }
         let event = Event {
             type_,
             reason: reason.into(),

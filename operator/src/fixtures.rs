@@ -83,7 +83,7 @@ pub fn shared_pool(yaml: &str) -> SharedPool {
 pub fn build_config() -> BuildConfig {
     BuildConfig {
         runtime_image: "registry.example/instudio/tenant-runtime:1.2.3".into(),
-        postgres_image: "postgres:17-alpine".into(),
+        postgres_image: "postgres:17".into(),
         ingress_class: Some("nginx".into()),
         cert_issuer: Some(CertIssuer {
             kind: "ClusterIssuer".into(),
