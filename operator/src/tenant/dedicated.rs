@@ -63,9 +63,10 @@ pub async fn reconcile<D: Databases>(
         Some(creds) => creds,
         None => Credentials::generate(),
     };
-    let desired = build::dedicated_objects(model, &ctx.settings.build, flavor, &creds)?;
-    let keep: BTreeSet<_> = desired.iter().map(|o| o.key()).collect();
     let live = apply::list_owned(&ctx.client, &model.slug, &managed_kinds(flavor)).await?;
+    let mut desired = build::dedicated_objects(model, &ctx.settings.build, flavor, &creds)?;
+    keep_claim_templates(&mut desired, &live);
+    let keep: BTreeSet<_> = desired.iter().map(|o| o.key()).collect();
     let applied = apply::apply_all(&ctx.client, desired, &live).await?;
     let deleted = apply::delete_orphans(&ctx.client, &keep, &live).await?;
     report_changes(tenant, ctx, &applied.changed, &deleted).await;
@@ -193,6 +194,21 @@ pub async fn reconcile<D: Databases>(
         PROGRESS_RESYNC
     };
     Ok(TierOutcome { observed, requeue })
+}
+
+/// A StatefulSet's volume claim templates cannot change once it exists: keep the live
+/// ones, so a storage override never turns every apply into a rejected update. (The
+/// built-in database's volume is then grown by expanding its PVC; CloudNativePG resizes
+/// its own.)
+pub fn keep_claim_templates(desired: &mut [build::DesiredObject], live: &apply::LiveObjects) {
+    for object in desired.iter_mut().filter(|o| o.kind == Kind::StatefulSet) {
+        let Some(current) = live.get(&object.key()) else {
+            continue;
+        };
+        if let Some(templates) = current.data.pointer("/spec/volumeClaimTemplates") {
+            object.object.data["spec"]["volumeClaimTemplates"] = templates.clone();
+        }
+    }
 }
 
 fn database_ready(applied: &apply::ApplyOutcome, flavor: DbFlavor) -> bool {

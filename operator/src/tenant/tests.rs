@@ -652,3 +652,41 @@ async fn new_tenants_go_to_the_pool_with_most_room_and_full_pools_are_skipped() 
         schema: "t_bella_spa".into()
     }));
 }
+
+#[tokio::test]
+async fn a_storage_override_never_rewrites_the_built_in_databases_claim_templates() {
+    let h = Harness::with(RecordingDb::default(), DbFlavor::BuiltIn, WEEK);
+    h.add_tenant(DEDICATED_TENANT);
+    h.settle("acme").await;
+    let claims = |h: &Harness<RecordingDb>| {
+        h.api
+            .get("apps/v1", "statefulsets", Some("tenant-acme"), "tenant-db")
+            .unwrap()["spec"]["volumeClaimTemplates"]
+            .clone()
+    };
+    let before = claims(&h);
+    let mut t = h
+        .api
+        .get("instudio.io/v1alpha1", "tenants", None, "acme")
+        .unwrap();
+    t["spec"]["resources"] = json!({"storage": "80Gi", "replicas": 3});
+    t["metadata"]["generation"] = json!(3);
+    h.api.insert("tenants", t);
+    h.reconcile("acme").await.unwrap();
+    assert_eq!(claims(&h), before, "immutable once created");
+    let d = h
+        .api
+        .get(
+            "apps/v1",
+            "deployments",
+            Some("tenant-acme"),
+            "tenant-runtime",
+        )
+        .unwrap();
+    assert_eq!(d["spec"]["replicas"], 3, "the rest of the override applies");
+    let quota = h
+        .api
+        .get("v1", "resourcequotas", Some("tenant-acme"), "tenant-quota")
+        .unwrap();
+    assert_eq!(quota["spec"]["hard"]["requests.storage"], "80Gi");
+}
