@@ -57,3 +57,51 @@ pub async fn serve(addr: SocketAddr, state: HttpState) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "metrics and probes listening");
     axum::serve(listener, router(state)).await
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn get(state: &HttpState, path: &str) -> (StatusCode, String) {
+        let response = router(state.clone())
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn probes_and_metrics() {
+        let state = HttpState {
+            metrics: Arc::new(Metrics::default()),
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        assert_eq!(get(&state, "/healthz").await.0, StatusCode::OK);
+        assert_eq!(
+            get(&state, "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        state.ready.store(true, Ordering::Relaxed);
+        assert_eq!(get(&state, "/readyz").await.0, StatusCode::OK);
+
+        drop(state.metrics.start("tenant"));
+        state.metrics.failed("tenant", "database");
+        state.metrics.leader.set(1);
+        let (status, body) = get(&state, "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        for line in [
+            r#"instudio_operator_reconciles_total{controller="tenant"} 1"#,
+            r#"instudio_operator_reconcile_failures_total{controller="tenant",category="database"} 1"#,
+            r#"instudio_operator_reconcile_duration_seconds_count{controller="tenant"} 1"#,
+            "instudio_operator_leader 1",
+        ] {
+            assert!(body.contains(line), "{line} in\n{body}");
+        }
+    }
+}
