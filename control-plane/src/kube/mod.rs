@@ -10,7 +10,9 @@ mod mirror;
 mod object;
 
 pub use mirror::{Mirrored, mirror_deleted, mirror_status};
-pub use object::{DomainRow, FIELD_MANAGER, TENANT_ID_ANNOTATION, apply_body, tenant_object};
+pub use object::{
+    DomainRow, FIELD_MANAGER, TENANT_ID_ANNOTATION, apply_body, owned_spec_differs, tenant_object,
+};
 
 use std::{collections::HashMap, time::Duration};
 
@@ -263,7 +265,10 @@ impl KubeProvisioner {
                 continue;
             }
             let desired = self.desired(&record).await?;
-            if existing.get(&record.slug).map(|t| &t.spec) != Some(&desired.spec) {
+            if existing
+                .get(&record.slug)
+                .is_none_or(|t| owned_spec_differs(t, &desired))
+            {
                 self.apply(&record.slug).await?;
                 applied += 1;
             }

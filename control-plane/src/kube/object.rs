@@ -66,8 +66,11 @@ pub fn tenant_object(
     Ok(tenant)
 }
 
-/// What server-side apply sends: identity, labels, annotations and spec, never status.
+/// What server-side apply sends: identity, labels, annotations and the spec fields the
+/// catalog decides. Never status, and never `paused` or `resources`: those belong to
+/// whoever operates the cluster, and leaving them out of the apply leaves them theirs.
 pub fn apply_body(tenant: &Tenant) -> serde_json::Value {
+    let spec = &tenant.spec;
     serde_json::json!({
         "apiVersion": "instudio.io/v1alpha1",
         "kind": "Tenant",
@@ -76,8 +79,21 @@ pub fn apply_body(tenant: &Tenant) -> serde_json::Value {
             "labels": tenant.metadata.labels,
             "annotations": tenant.metadata.annotations,
         },
-        "spec": tenant.spec,
+        "spec": {
+            "slug": spec.slug,
+            "displayName": spec.display_name,
+            "plan": spec.plan,
+            "tier": spec.tier,
+            "domains": spec.domains,
+        },
     })
+}
+
+/// Whether `existing` differs from `desired` in a field the control plane owns.
+pub fn owned_spec_differs(existing: &Tenant, desired: &Tenant) -> bool {
+    let (a, b) = (&existing.spec, &desired.spec);
+    (&a.slug, &a.display_name, a.plan, a.tier, &a.domains)
+        != (&b.slug, &b.display_name, b.plan, b.tier, &b.domains)
 }
 
 #[cfg(test)]
@@ -130,6 +146,17 @@ mod tests {
         assert!(!t.spec.domains[1].verified);
         let body = apply_body(&t);
         assert!(body.get("status").is_none());
+        assert!(
+            body["spec"].get("paused").is_none(),
+            "an SRE's pause is theirs"
+        );
+        assert!(body["spec"].get("resources").is_none());
+        let mut paused = t.clone();
+        paused.spec.paused = true;
+        assert!(!owned_spec_differs(&paused, &t));
+        let mut renamed = t.clone();
+        renamed.spec.display_name = "Other".into();
+        assert!(owned_spec_differs(&renamed, &t));
         assert_eq!(
             body["metadata"]["annotations"][TENANT_ID_ANNOTATION],
             Uuid::nil().to_string()
