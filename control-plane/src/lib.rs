@@ -8,6 +8,7 @@ pub mod dev;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod kube;
 pub mod provisioner;
 pub mod slots;
 

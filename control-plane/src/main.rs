@@ -154,6 +154,13 @@ async fn serve(url: &DbUrl, args: ServeArgs) -> anyhow::Result<()> {
     let db = connect(url).await?;
     tenancy::provision::migrate_platform(&db).await?;
     let provisioner = LocalProvisioner::new(db, server_url(url), args.platform.base_domain()?);
+    // PROVISIONER=kube: the operator places tenants; mirror its reports, sync the Tenants.
+    let _kube = control_plane::kube::spawn_if_configured(
+        provisioner.db(),
+        args.platform.base_domain()?,
+        Duration::from_secs(300),
+    )
+    .await?;
     let service = ControlPlane::build(&provisioner, args.listen).await?;
     tracing::info!(addr = %service.local_addr()?, "control plane listening");
     service.run_with_shutdown(shutdown_signal()).await?;
@@ -265,9 +272,22 @@ async fn tenants(url: &DbUrl, cmd: TenantsCommand) -> anyhow::Result<()> {
             json,
         } => {
             let new = NewTenant::new(&slug, &name, &plan)?;
-            let tenant = provisioner(platform.base_domain()?)
-                .create_tenant(&new, &actor)
-                .await?;
+            let tenant = match control_plane::kube::configured() {
+                true => {
+                    control_plane::kube::KubeProvisioner::connect(
+                        db.clone(),
+                        platform.base_domain()?,
+                    )
+                    .await?
+                    .create_tenant(&new, &actor)
+                    .await?
+                }
+                false => {
+                    provisioner(platform.base_domain()?)
+                        .create_tenant(&new, &actor)
+                        .await?
+                }
+            };
             print_tenant(&tenant, json)?;
         }
         TenantsCommand::List {
@@ -322,6 +342,18 @@ async fn tenants(url: &DbUrl, cmd: TenantsCommand) -> anyhow::Result<()> {
             reason,
             purge,
         } => {
+            if control_plane::kube::configured() {
+                anyhow::ensure!(
+                    !purge,
+                    "--purge is not available in kube mode: the operator archives"
+                );
+                let t = control_plane::kube::KubeProvisioner::connect(db.clone(), default_base()?)
+                    .await?
+                    .delete_tenant(&slug, &actor, reason.as_deref())
+                    .await?;
+                println!("{} deleted; the operator archives its data", t.slug);
+                return Ok(());
+            }
             let t = provisioner(default_base()?)
                 .delete_tenant(&slug, &actor, reason.as_deref(), purge)
                 .await?;

@@ -4,6 +4,8 @@
 //! Raw strings never reach SQL: identifiers are built from these types only, and always
 //! quoted.
 
+#[cfg(feature = "kube")]
+pub mod crd;
 mod email;
 mod error;
 mod hostname;

@@ -6,6 +6,7 @@ use crate::ValidationError;
 
 /// Where a tenant's data lives: a schema in a shared database, or its own database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     Shared,
@@ -44,6 +45,7 @@ impl FromStr for Tier {
 
 /// The plans the platform sells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PlanCode {
     Free,

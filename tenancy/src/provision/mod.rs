@@ -9,7 +9,9 @@ mod schema;
 mod slots;
 
 pub use dedicated::{create_database, database_url, drop_database};
-pub use schema::{archive_schema, drop_schema, migrate_platform, migrate_schema, schema_exists};
+pub use schema::{
+    archive_schema, drop_schema, migrate_platform, migrate_schema, schema_exists, seed_salon,
+};
 pub use slots::{LOCAL_POOL, PoolStatus, RefillReport, claim_slot, ensure_pool, refill_pool};
 
 use sea_orm::{DbBackend, Statement, Value};

@@ -89,3 +89,22 @@ pub async fn drop_schema<C: ConnectionTrait>(conn: &C, schema: &SchemaName) -> R
     .await?;
     Ok(())
 }
+
+/// Writes a fresh tenant schema's first salon profile row, unless it has one already
+/// (so provisioning can be retried after a crash without a conflict).
+#[tracing::instrument(skip(conn, name), fields(schema = %schema))]
+pub async fn seed_salon<C: ConnectionTrait>(
+    conn: &C,
+    schema: &SchemaName,
+    name: &str,
+) -> Result<()> {
+    conn.execute_raw(stmt(
+        &format!(
+            "INSERT INTO {}.salon_settings (name) VALUES ($1) ON CONFLICT (singleton) DO NOTHING",
+            schema.quoted()
+        ),
+        [name.into()],
+    ))
+    .await?;
+    Ok(())
+}
