@@ -17,12 +17,23 @@ fn invalid(code: &'static str, message: &str) -> ValidationError {
 }
 
 impl Hostname {
-    /// Parses a hostname a person typed (a custom domain, say): no port, path or scheme.
+    /// Parses a hostname a person typed (a custom domain, say): no port, path or scheme,
+    /// and no internationalized label that passes for another name (`аcme.com` with a
+    /// Cyrillic `а`).
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         if raw.contains(':') {
             return Err(invalid("has_port", "must not include a port or scheme"));
         }
-        Self::normalize(raw)
+        let host = Self::normalize(raw)?;
+        if host.0.contains("xn--") {
+            let (unicode, _) = idna::domain_to_unicode(&host.0);
+            for label in unicode.split('.') {
+                if let Some(why) = crate::confusable::lookalike(label) {
+                    return Err(invalid("lookalike", &format!("a label {why}")));
+                }
+            }
+        }
+        Ok(host)
     }
 
     /// Parses the value of an HTTP `Host` header (or a trusted proxy's forwarded host):
@@ -162,6 +173,8 @@ mod tests {
             ("-acme.com", "invalid_idna"),
             ("127.0.0.1", "ip_literal"),
             ("a..b", "invalid_idna"),
+            ("аcme.com", "lookalike"),
+            ("xn--80ak6aa92e.com", "lookalike"),
         ];
         for (raw, code) in cases {
             let e = Hostname::parse(raw).unwrap_err();

@@ -51,8 +51,14 @@ impl std::str::FromStr for DbUrl {
 /// How the runtime verifies access tokens.
 #[derive(Clone, Default)]
 pub struct JwtConfig {
-    /// PEM public key (Ed25519 or P-256) of the token issuer.
+    /// PEM public key (Ed25519 or P-256) of the token issuer, for tokens without `kid`.
     pub public_key_pem: Option<String>,
+    /// The issuer's JWKS (`http://control-plane/.well-known/jwks.json`).
+    pub jwks_url: Option<Url>,
+    /// How often the JWKS is refreshed in the background.
+    pub jwks_refresh: Duration,
+    /// The least time between two fetches caused by an unknown `kid`.
+    pub jwks_min_refetch: Duration,
     pub issuer: String,
     pub audience: String,
 }
@@ -61,6 +67,7 @@ impl fmt::Debug for JwtConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtConfig")
             .field("public_key", &self.public_key_pem.as_ref().map(|_| "<pem>"))
+            .field("jwks_url", &self.jwks_url.as_ref().map(Url::as_str))
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()
@@ -90,6 +97,11 @@ pub struct RuntimeConfig {
     pub tenant_pool_cache: u64,
     pub statement_timeout: Duration,
     pub jwt: JwtConfig,
+    /// Enforce each plan's requests a second (429 beyond it). Requests are counted for
+    /// usage either way.
+    pub rate_limit: bool,
+    /// How often request counts are added to the catalog's usage table.
+    pub usage_flush: Duration,
 }
 
 impl RuntimeConfig {
@@ -111,9 +123,14 @@ impl RuntimeConfig {
             statement_timeout: Duration::from_secs(5),
             jwt: JwtConfig {
                 public_key_pem: None,
+                jwks_url: None,
+                jwks_refresh: Duration::from_secs(300),
+                jwks_min_refetch: Duration::from_secs(5),
                 issuer: "instudio-control-plane".into(),
                 audience: "instudio".into(),
             },
+            rate_limit: true,
+            usage_flush: Duration::from_secs(10),
         }
     }
 
@@ -161,10 +178,24 @@ pub struct RuntimeArgs {
     /// Path of the token issuer's PEM public key.
     #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<std::path::PathBuf>,
+    /// The token issuer's JWKS (plain http inside the cluster, e.g.
+    /// `http://control-plane:8080/.well-known/jwks.json`).
+    #[arg(long, env = "JWKS_URL")]
+    pub jwks_url: Option<Url>,
+    #[arg(long, env = "JWKS_REFRESH_SECS", default_value_t = 300)]
+    pub jwks_refresh_secs: u64,
+    /// The least time between JWKS fetches caused by tokens with an unknown `kid`.
+    #[arg(long, env = "JWKS_MIN_REFETCH_MS", default_value_t = 5000)]
+    pub jwks_min_refetch_ms: u64,
     #[arg(long, env = "JWT_ISSUER", default_value = "instudio-control-plane")]
     pub jwt_issuer: String,
     #[arg(long, env = "JWT_AUDIENCE", default_value = "instudio")]
     pub jwt_audience: String,
+    /// Enforce each plan's requests a second.
+    #[arg(long, env = "RATE_LIMIT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rate_limit: bool,
+    #[arg(long, env = "USAGE_FLUSH_SECS", default_value_t = 10)]
+    pub usage_flush_secs: u64,
 }
 
 impl RuntimeArgs {
@@ -193,11 +224,28 @@ impl RuntimeArgs {
         config.dedicated_pool_connections = self.dedicated_pool_connections;
         config.tenant_pool_cache = self.tenant_pool_cache;
         config.statement_timeout = Duration::from_millis(self.statement_timeout_ms);
+        if let Some(url) = &self.jwks_url
+            && url.scheme() != "http"
+        {
+            anyhow::bail!(
+                "JWKS_URL must be an http:// URL inside the cluster (got {}); this build \
+                 fetches the JWKS without TLS",
+                url.scheme()
+            );
+        }
+        if public_key_pem.is_none() && self.jwks_url.is_none() {
+            tracing::warn!("neither JWKS_URL nor JWT_PUBLIC_KEY_FILE is set: every token is refused");
+        }
         config.jwt = JwtConfig {
             public_key_pem,
+            jwks_url: self.jwks_url,
+            jwks_refresh: Duration::from_secs(self.jwks_refresh_secs.max(1)),
+            jwks_min_refetch: Duration::from_millis(self.jwks_min_refetch_ms),
             issuer: self.jwt_issuer,
             audience: self.jwt_audience,
         };
+        config.rate_limit = self.rate_limit;
+        config.usage_flush = Duration::from_secs(self.usage_flush_secs.max(1));
         Ok(config)
     }
 }

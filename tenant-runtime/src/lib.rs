@@ -7,9 +7,12 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod jwks;
+pub mod limits;
 pub mod metrics;
 pub mod routing;
 pub mod telemetry;
+pub mod usage;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -32,6 +35,7 @@ pub use config::{DbUrl, JwtConfig, RuntimeArgs, RuntimeConfig};
 use crate::{
     auth::TokenVerifier,
     db::{PoolSettings, TenantPools},
+    limits::TenantMeters,
     metrics::Metrics,
     routing::{RouteTable, RouteTableOptions},
 };
@@ -44,6 +48,7 @@ pub struct AppState {
     pub pools: TenantPools,
     pub catalog: PgPool,
     pub tokens: Arc<TokenVerifier>,
+    pub meters: Arc<TenantMeters>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -64,6 +69,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     _notifications: AbortOnDrop,
+    _background: Vec<AbortOnDrop>,
 }
 
 fn connect_options(url: &DbUrl) -> anyhow::Result<PgConnectOptions> {
@@ -116,12 +122,24 @@ impl Application {
         );
         let tokens = Arc::new(TokenVerifier::new(&config.jwt)?);
         let listener = TcpListener::bind(config.listen).await?;
+        let meters = Arc::new(TenantMeters::default());
+        let mut background = vec![AbortOnDrop(tokio::spawn(usage::flush_worker(
+            catalog.clone(),
+            meters.clone(),
+            config.usage_flush,
+        )))];
+        if let Some(jwks) = tokens.jwks() {
+            background.push(AbortOnDrop(tokio::spawn(
+                jwks.refresh_worker(config.jwt.jwks_refresh),
+            )));
+        }
         let state = AppState {
             config: Arc::new(config),
             routes: routes.clone(),
             pools,
             catalog,
             tokens,
+            meters,
             metrics: metrics.clone(),
         };
         let notifications = AbortOnDrop(tokio::spawn(routes.listen()));
@@ -131,6 +149,7 @@ impl Application {
             router,
             state,
             _notifications: notifications,
+            _background: background,
         })
     }
 
@@ -161,6 +180,12 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         drop(self._notifications);
+        drop(self._background);
+        // What was counted since the last flush is not lost with the process.
+        let counts = self.state.meters.drain();
+        if let Err(err) = usage::flush(&self.state.catalog, &counts).await {
+            tracing::warn!(error = %err, "final usage flush failed");
+        }
         served
     }
 }

@@ -36,6 +36,8 @@ pub struct Route {
     pub target: Option<Target>,
     /// Set when the tenant's schema is at a version this build does not know: newer.
     pub schema_ahead: bool,
+    /// The plan's request rate limit, enforced per runtime instance.
+    pub requests_per_second: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +69,7 @@ struct RouteRow {
     schema_name: Option<String>,
     database_name: Option<String>,
     schema_version: Option<String>,
+    requests_per_second: i32,
 }
 
 impl RouteRow {
@@ -88,6 +91,7 @@ impl RouteRow {
             status: self.status.parse()?,
             target,
             schema_ahead,
+            requests_per_second: u32::try_from(self.requests_per_second.max(1)).unwrap_or(1),
         })
     }
 }
@@ -311,15 +315,19 @@ impl RouteTable {
 
 const ROUTE_SQL: &str = concat!(
     "SELECT t.id, t.slug, t.status, t.placement_kind, t.schema_name, ",
-    "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version ",
+    "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version, ",
+    "pl.requests_per_second ",
     "FROM platform.tenant_domains d JOIN platform.tenants t ON t.id = d.tenant_id ",
+    "JOIN platform.plans pl ON pl.code = t.plan_code ",
     "LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
     "WHERE d.hostname = $1 AND (d.kind = 'subdomain' OR d.verified_at IS NOT NULL)"
 );
 
 const PINNED_SQL: &str = concat!(
     "SELECT t.id, t.slug, t.status, t.placement_kind, t.schema_name, ",
-    "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version ",
-    "FROM platform.tenants t LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
+    "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version, ",
+    "pl.requests_per_second ",
+    "FROM platform.tenants t JOIN platform.plans pl ON pl.code = t.plan_code ",
+    "LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
     "WHERE t.slug = $1"
 );
