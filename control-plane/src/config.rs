@@ -109,6 +109,9 @@ pub struct ServiceArgs {
     /// How long a cancelled tenant's data is kept before it is dropped.
     #[arg(long, env = "TENANT_RETENTION_DAYS", default_value_t = 30)]
     pub tenant_retention_days: u64,
+    /// Comma-separated addresses/CIDRs whose `X-Forwarded-For` names the client.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -171,6 +174,8 @@ pub struct Settings {
     pub retention: Duration,
     /// How often background work (re-checks, retention, key reloads) runs.
     pub worker_interval: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (for audit IPs and attempt limits).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -199,6 +204,7 @@ impl Settings {
             domain_grace: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(30 * 86_400),
             worker_interval: Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
         })
     }
 
@@ -227,6 +233,7 @@ impl Settings {
         s.domain_recheck = Duration::from_secs(args.domain_recheck_secs.max(1));
         s.domain_grace = Duration::from_secs(args.domain_grace_hours * 3600);
         s.retention = Duration::from_secs(args.tenant_retention_days * 86_400);
+        s.trusted_proxies = args.trusted_proxies;
         if s.key_overlap < s.access_ttl {
             anyhow::bail!("KEY_ROTATION_OVERLAP_SECS must be at least ACCESS_TOKEN_TTL_SECS");
         }

@@ -44,10 +44,10 @@ impl Sealer {
 
     fn seal(&self, kid: &str, plain: &[u8]) -> Result<Vec<u8>> {
         let nonce_bytes = rand::random::<[u8; 24]>();
-        let nonce = XNonce::from_slice(&nonce_bytes);
+        let nonce = XNonce::from(nonce_bytes);
         let sealed = self
             .0
-            .encrypt(nonce, Payload { msg: plain, aad: kid.as_bytes() })
+            .encrypt(&nonce, Payload { msg: plain, aad: kid.as_bytes() })
             .map_err(|_| Error::internal("sealing a signing key failed"))?;
         Ok([nonce_bytes.as_slice(), &sealed].concat())
     }
@@ -57,8 +57,11 @@ impl Sealer {
             return Err(Error::internal(format!("signing key {kid} is truncated")));
         }
         let (nonce, body) = sealed.split_at(24);
+        let nonce: [u8; 24] = nonce
+            .try_into()
+            .map_err(|_| Error::internal(format!("signing key {kid} is truncated")))?;
         self.0
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: kid.as_bytes() })
+            .decrypt(&XNonce::from(nonce), Payload { msg: body, aad: kid.as_bytes() })
             .map_err(|_| {
                 Error::internal(format!(
                     "signing key {kid} cannot be opened: SIGNING_KEY_SECRET differs from the one that sealed it"
@@ -329,4 +332,27 @@ async fn read_ring(db: &DatabaseConnection, sealer: &Sealer) -> Result<Ring> {
         signer,
         verifiers,
     })
+}
+
+/// A signing key as operators see it (never the private half).
+#[derive(Debug, Clone, serde::Serialize, sea_orm::FromQueryResult)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub algorithm: String,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub verify_until: Option<DateTime<Utc>>,
+}
+
+/// Every signing key, newest first.
+pub async fn list<C: ConnectionTrait>(conn: &C) -> Result<Vec<KeyInfo>> {
+    use sea_orm::FromQueryResult;
+    Ok(KeyInfo::find_by_statement(stmt(
+        "SELECT kid, algorithm, created_at, activated_at, retired_at, verify_until
+         FROM platform.signing_keys ORDER BY created_at DESC",
+        [],
+    ))
+    .all(conn)
+    .await?)
 }

@@ -248,6 +248,25 @@ pub async fn revoke_all<C: ConnectionTrait>(conn: &C, user: Uuid, reason: &str) 
     Ok(done.rows_affected())
 }
 
+/// The CSRF hash of the cookie session a refresh token belongs to (to check a browser's
+/// refresh before anything changes).
+pub async fn csrf_hash_for_refresh<C: ConnectionTrait>(
+    conn: &C,
+    refresh_token: &str,
+) -> Result<Option<Vec<u8>>> {
+    let row = conn
+        .query_one_raw(stmt(
+            "SELECT s.csrf_hash FROM platform.refresh_tokens r
+             JOIN platform.sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
+            [tokens::hash(refresh_token).into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get("", "csrf_hash")?,
+        None => None,
+    })
+}
+
 /// What a request's session is now, for the control plane's own API.
 #[derive(Debug, Clone)]
 pub struct SessionState {

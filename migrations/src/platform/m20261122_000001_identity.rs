@@ -18,7 +18,12 @@ ALTER TABLE platform.users
     ADD COLUMN disabled_at         timestamptz;
 CREATE INDEX users_tenant ON platform.users (tenant_id);
 
-ALTER TABLE platform.tenants ADD COLUMN delete_after timestamptz;
+-- The salon's locale and time zone chosen at signup, applied when it is provisioned
+-- (a paid signup is provisioned only once the payment arrives).
+ALTER TABLE platform.tenants
+    ADD COLUMN delete_after timestamptz,
+    ADD COLUMN locale       text CHECK (locale ~ '^[a-z]{2}(-[A-Z]{2})?$'),
+    ADD COLUMN time_zone    text CHECK (length(time_zone) BETWEEN 1 AND 64);
 CREATE INDEX tenants_delete_after ON platform.tenants (delete_after) WHERE delete_after IS NOT NULL;
 
 ALTER TABLE platform.tenant_domains
@@ -160,7 +165,8 @@ DROP INDEX platform.tenant_domains_recheck;
 ALTER TABLE platform.tenant_domains
     DROP COLUMN check_error, DROP COLUMN flagged_at, DROP COLUMN last_checked_at;
 DROP INDEX platform.tenants_delete_after;
-ALTER TABLE platform.tenants DROP COLUMN delete_after;
+ALTER TABLE platform.tenants
+    DROP COLUMN time_zone, DROP COLUMN locale, DROP COLUMN delete_after;
 DROP INDEX platform.users_tenant;
 ALTER TABLE platform.users
     DROP COLUMN disabled_at, DROP COLUMN password_changed_at, DROP COLUMN email_verified_at;

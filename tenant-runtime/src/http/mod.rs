@@ -5,7 +5,7 @@ mod locations;
 pub mod ops;
 mod pages;
 mod salon;
-mod validate;
+pub mod validate;
 
 use axum::Router;
 
