@@ -1,7 +1,7 @@
 //! Look-alike detection for internationalized host names a person types: a label that
-//! mixes Latin letters with Cyrillic or Greek ones (`аcme`, with a Cyrillic `а`), or a
-//! label written wholly in Cyrillic or Greek letters that all look like Latin ones
-//! (`аррӏе`), reads as a Latin name that it is not.
+//! mixes Latin letters with Cyrillic or Greek ones (`аcme`, with a Cyrillic `а`), or —
+//! under a Latin top-level domain — a label written wholly in Cyrillic or Greek letters
+//! that all look like Latin ones (`аррӏе.com`), reads as a Latin name that it is not.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Script {
@@ -28,7 +28,9 @@ const LATIN_LOOKALIKES: &str = "аеорсухіјѕһԁԛԝӏвкмнтьзԍұ
                                 ΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοκνρτυιχ";
 
 /// Why `label` (in Unicode form) would pass for a name it is not, if it would.
-pub(crate) fn lookalike(label: &str) -> Option<&'static str> {
+/// `latin_tld`: whether the name ends in a Latin (ASCII) top-level domain, where a
+/// wholly Cyrillic label is suspicious; under `.рф` it is just Russian.
+pub(crate) fn lookalike(label: &str, latin_tld: bool) -> Option<&'static str> {
     let scripts: Vec<Script> = label.chars().filter_map(script).collect();
     let has = |s: Script| scripts.contains(&s);
     if has(Script::Latin) && (has(Script::Cyrillic) || has(Script::Greek)) {
@@ -41,7 +43,8 @@ pub(crate) fn lookalike(label: &str) -> Option<&'static str> {
         .chars()
         .filter(|c| matches!(script(*c), Some(Script::Cyrillic | Script::Greek)))
         .collect();
-    if !foreign.is_empty()
+    if latin_tld
+        && !foreign.is_empty()
         && foreign
             .iter()
             .all(|c| LATIN_LOOKALIKES.contains(*c) || c.to_lowercase().any(|l| LATIN_LOOKALIKES.contains(l)))
@@ -57,12 +60,13 @@ mod tests {
 
     #[test]
     fn flags_mixed_and_whole_script_lookalikes() {
-        assert!(lookalike("аcme").is_some(), "Cyrillic а in a Latin name");
-        assert!(lookalike("аррӏе").is_some(), "all-Cyrillic apple");
-        assert!(lookalike("ρayρal").is_some(), "Greek rho");
-        assert!(lookalike("acme").is_none());
-        assert!(lookalike("peluquería").is_none());
-        assert!(lookalike("москва").is_none(), "a real Cyrillic word");
-        assert!(lookalike("日本").is_none());
+        assert!(lookalike("аcme", true).is_some(), "Cyrillic а in a Latin name");
+        assert!(lookalike("аcme", false).is_some(), "mixed scripts anywhere");
+        assert!(lookalike("аррӏе", true).is_some(), "all-Cyrillic apple under .com");
+        assert!(lookalike("ρayρal", true).is_some(), "Greek rho");
+        assert!(lookalike("acme", true).is_none());
+        assert!(lookalike("peluquería", true).is_none());
+        assert!(lookalike("москва", false).is_none(), "a Cyrillic word under .рф");
+        assert!(lookalike("日本", true).is_none());
     }
 }

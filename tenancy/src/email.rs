@@ -69,7 +69,7 @@ mod tests {
         );
         assert_eq!(
             Email::parse("x@peluquería.es").unwrap().as_str(),
-            "x@xn--peluquera-i8a.es"
+            "x@xn--peluquera-n5a.es"
         );
     }
 

@@ -26,9 +26,10 @@ impl Hostname {
         }
         let host = Self::normalize(raw)?;
         if host.0.contains("xn--") {
+            let latin_tld = host.0.rsplit('.').next().is_some_and(|tld| !tld.starts_with("xn--"));
             let (unicode, _) = idna::domain_to_unicode(&host.0);
             for label in unicode.split('.') {
-                if let Some(why) = crate::confusable::lookalike(label) {
+                if let Some(why) = crate::confusable::lookalike(label, latin_tld) {
                     return Err(invalid("lookalike", &format!("a label {why}")));
                 }
             }
@@ -64,6 +65,15 @@ impl Hostname {
         }
         if raw.contains(['/', '?', '#', '@', ' ', '\\']) {
             return Err(invalid("invalid_characters", "must be a bare host name"));
+        }
+        // Plain ASCII names get the precise length errors (IDNA would only say "invalid").
+        if raw.is_ascii() {
+            if raw.len() > MAX_LEN {
+                return Err(invalid("too_long", "must be at most 253 characters"));
+            }
+            if raw.split('.').any(|l| l.len() > MAX_LABEL) {
+                return Err(invalid("invalid_label", "each label must be 1 to 63 characters"));
+            }
         }
         let ascii = idna::domain_to_ascii_strict(raw)
             .map_err(|_| invalid("invalid_idna", "is not a valid internationalized name"))?;
@@ -154,7 +164,7 @@ mod tests {
     #[test]
     fn idna_names_become_punycode() {
         let h = Hostname::parse("peluquería.es").unwrap();
-        assert_eq!(h.as_str(), "xn--peluquera-i8a.es");
+        assert_eq!(h.as_str(), "xn--peluquera-n5a.es");
     }
 
     #[test]

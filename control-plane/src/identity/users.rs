@@ -114,3 +114,32 @@ pub async fn mark_verified<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<()>
     .await?;
     Ok(())
 }
+
+/// Creates the user unless the address exists; returns whether it was created. For
+/// bootstrapping (the first platform admin, `dev`'s demo accounts).
+pub async fn ensure<C: ConnectionTrait>(
+    conn: &C,
+    email: &Email,
+    display_name: &str,
+    password: &super::password::NewPassword,
+    tenant_id: Option<Uuid>,
+    role: Role,
+) -> Result<bool> {
+    if find_by_email(conn, email).await?.is_some() {
+        return Ok(false);
+    }
+    let hash = super::password::hash(password).await?;
+    insert(
+        conn,
+        &NewUser {
+            email,
+            display_name,
+            password_hash: &hash,
+            tenant_id,
+            role,
+            email_verified: true,
+        },
+    )
+    .await?;
+    Ok(true)
+}
