@@ -210,6 +210,12 @@ impl Runtime {
             .pool_max_idle_per_host(0)
             .build()
             .expect("client");
+        // Until LISTEN is in effect, the listener may still flush what requests cache.
+        let listening = eventually(Duration::from_secs(10), || async {
+            state.routes.is_listening()
+        })
+        .await;
+        assert!(listening, "the runtime never subscribed to route changes");
         Self {
             base,
             client,

@@ -107,6 +107,8 @@ enum Mode {
 
 struct Inner {
     mode: Mode,
+    /// Set while `LISTEN tenant_routes` is in effect (after the cache was flushed for it).
+    listening: std::sync::atomic::AtomicBool,
     catalog: PgPool,
     persistent: bool,
     known_versions: HashSet<String>,
@@ -158,6 +160,7 @@ impl RouteTable {
         Self {
             inner: Arc::new(Inner {
                 mode,
+                listening: std::sync::atomic::AtomicBool::new(false),
                 catalog,
                 persistent: options.persistent_statements,
                 known_versions,
@@ -267,6 +270,13 @@ impl RouteTable {
         }
     }
 
+    /// Whether route changes are being received (so cached routes are trustworthy).
+    pub fn is_listening(&self) -> bool {
+        self.inner
+            .listening
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn cached_routes(&self) -> u64 {
         match &self.inner.mode {
             Mode::Multi(cache) => cache.entry_count(),
@@ -282,7 +292,11 @@ impl RouteTable {
     pub async fn listen(self) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.listen_once().await {
+            let outcome = self.listen_once().await;
+            self.inner
+                .listening
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            match outcome {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(err) => {
                     tracing::warn!(error = %err, "route notifications interrupted; retrying");
@@ -300,6 +314,9 @@ impl RouteTable {
         listener.listen(tenancy::ROUTES_CHANNEL).await?;
         // Anything cached before LISTEN took effect may be stale.
         self.invalidate_all();
+        self.inner
+            .listening
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         loop {
             match listener.try_recv().await? {
                 Some(notification) => match notification.payload().parse::<Uuid>() {
