@@ -46,16 +46,18 @@ pub async fn transition(
         ));
     }
     let record = provisioner.set_status(&t.slug, to, actor, reason).await?;
-    if t.status == TenantStatus::Cancelled.as_str() {
-        provisioner
-            .db()
-            .execute_raw(stmt(
-                "UPDATE platform.tenants SET delete_after = NULL WHERE id = $1",
-                [id.into()],
-            ))
-            .await?;
+    if t.status != TenantStatus::Cancelled.as_str() {
+        return Ok(record);
     }
-    Ok(record)
+    // Restored: the scheduled deletion is off.
+    provisioner
+        .db()
+        .execute_raw(stmt(
+            "UPDATE platform.tenants SET delete_after = NULL WHERE id = $1",
+            [id.into()],
+        ))
+        .await?;
+    tenant(provisioner, id).await
 }
 
 /// Starts a deletion: the tenant is cancelled (no longer served) and its data is kept
