@@ -25,7 +25,10 @@ pub struct TenantQuery {
 }
 
 fn like(q: &str) -> String {
-    let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -48,7 +51,8 @@ pub async fn search<C: ConnectionTrait>(
             query.tier.map(|t| t.as_str().to_owned()).into(),
         ]
     };
-    let sql = format!("{TENANT_SELECT} {FILTER} ORDER BY t.created_at DESC, t.slug LIMIT $5 OFFSET $6");
+    let sql =
+        format!("{TENANT_SELECT} {FILTER} ORDER BY t.created_at DESC, t.slug LIMIT $5 OFFSET $6");
     let mut params = values().to_vec();
     params.push(i64::try_from(query.limit).unwrap_or(i64::MAX).into());
     params.push(i64::try_from(query.offset).unwrap_or(i64::MAX).into());

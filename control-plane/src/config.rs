@@ -229,7 +229,10 @@ impl Settings {
         s.key_overlap = Duration::from_secs(args.key_rotation_overlap_secs);
         s.login_max_failures = args.login_max_failures.max(1);
         s.lockout = Duration::from_secs(args.login_lockout_secs);
-        s.dns = args.dns_resolver.parse().map_err(|e| anyhow::anyhow!("DNS_RESOLVER: {e}"))?;
+        s.dns = args
+            .dns_resolver
+            .parse()
+            .map_err(|e| anyhow::anyhow!("DNS_RESOLVER: {e}"))?;
         s.domain_recheck = Duration::from_secs(args.domain_recheck_secs.max(1));
         s.domain_grace = Duration::from_secs(args.domain_grace_hours * 3600);
         s.retention = Duration::from_secs(args.tenant_retention_days * 86_400);

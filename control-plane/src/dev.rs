@@ -244,7 +244,11 @@ pub fn runtime_config(url: &DbUrl, port: u16, public_key_pem: String) -> Runtime
 
 /// The runtime configuration `dev` serves with: tokens verified through the control
 /// plane's JWKS.
-pub fn runtime_config_jwks(url: &DbUrl, port: u16, control_plane_port: u16) -> anyhow::Result<RuntimeConfig> {
+pub fn runtime_config_jwks(
+    url: &DbUrl,
+    port: u16,
+    control_plane_port: u16,
+) -> anyhow::Result<RuntimeConfig> {
     let mut config = RuntimeConfig::new(url.clone());
     config.listen = SocketAddr::from(([127, 0, 0, 1], port));
     config.jwt.jwks_url = Some(Url::parse(&format!(
@@ -275,7 +279,11 @@ pub fn signing_key_secret(state_dir: &Path) -> anyhow::Result<Secret> {
 }
 
 /// The control plane settings `dev` serves with.
-pub fn settings(base: &Hostname, control_plane_port: u16, state_dir: &Path) -> anyhow::Result<Settings> {
+pub fn settings(
+    base: &Hostname,
+    control_plane_port: u16,
+    state_dir: &Path,
+) -> anyhow::Result<Settings> {
     let mut settings = Settings::new(base.clone(), signing_key_secret(state_dir)?)?;
     settings.public_url = Url::parse(&format!("http://127.0.0.1:{control_plane_port}/"))?;
     Ok(settings)

@@ -36,10 +36,16 @@ pub async fn transition(
     if to == TenantStatus::Active && t.placement_kind == "none" {
         return Err(Error::conflict(
             "illegal_transition",
-            format!("tenant {} was never provisioned and cannot become active", t.slug),
+            format!(
+                "tenant {} was never provisioned and cannot become active",
+                t.slug
+            ),
         ));
     }
-    if matches!(to, TenantStatus::Deleted | TenantStatus::Moving | TenantStatus::Provisioning) {
+    if matches!(
+        to,
+        TenantStatus::Deleted | TenantStatus::Moving | TenantStatus::Provisioning
+    ) {
         return Err(Error::conflict(
             "illegal_transition",
             format!("{to} is reached through its own operation, not set by hand"),
@@ -120,10 +126,16 @@ pub async fn change_plan(
     let from: String = row.try_get("", "plan_code")?;
     let status: String = row.try_get("", "status")?;
     if from == plan.as_str() {
-        return Err(Error::conflict("same_plan", format!("the tenant is already on {plan}")));
+        return Err(Error::conflict(
+            "same_plan",
+            format!("the tenant is already on {plan}"),
+        ));
     }
     if status == TenantStatus::Deleted.as_str() {
-        return Err(Error::conflict("illegal_transition", "the tenant is deleted"));
+        return Err(Error::conflict(
+            "illegal_transition",
+            "the tenant is deleted",
+        ));
     }
     let placement: String = row.try_get("", "placement_kind")?;
     let desired = plan.tier();
@@ -137,8 +149,15 @@ pub async fn change_plan(
         "from": from, "to": plan, "desired_tier": desired,
         "tier_move_needed": placement != "none" && placement != desired.as_str(),
     });
-    catalog::record_operation(&tx, Some(id), "plan_change", actor, reason, Ok(details.clone()))
-        .await?;
+    catalog::record_operation(
+        &tx,
+        Some(id),
+        "plan_change",
+        actor,
+        reason,
+        Ok(details.clone()),
+    )
+    .await?;
     catalog::audit(
         &tx,
         actor,

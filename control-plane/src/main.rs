@@ -11,10 +11,8 @@ use control_plane::{
     demo, dev,
     http::ControlPlane,
     identity::{
-        ClientInfo, KeyRing, SessionKind,
-        keyring::TokenSettings,
-        password::NewPassword,
-        sessions, users,
+        ClientInfo, KeyRing, SessionKind, keyring::TokenSettings, password::NewPassword, sessions,
+        users,
     },
     slots,
 };
@@ -36,7 +34,7 @@ enum Command {
     /// Apply every pending catalog migration.
     Migrate,
     /// Serve the control plane API and keep the slot pool warm.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Start the whole platform locally: PostgreSQL, control plane, runtime, demo salon.
     Dev(DevArgs),
     /// Create, inspect and change tenants.
@@ -160,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
             tenancy::provision::migrate_platform(&db).await?;
             println!("catalog migrated");
         }
-        Command::Serve(args) => serve(&cli.db.database_url, args).await?,
+        Command::Serve(args) => serve(&cli.db.database_url, *args).await?,
         Command::Dev(args) => run_dev(cli.db.database_url, args).await?,
         Command::Tenants(cmd) => tenants(&cli.db.database_url, cmd).await?,
         Command::Pools(cmd) => pools(&cli.db.database_url, cmd).await?,
@@ -493,7 +491,12 @@ async fn admins(url: &DbUrl, cmd: AdminsCommand) -> anyhow::Result<()> {
                     line.trim_end_matches(['\r', '\n']).to_owned()
                 }
             };
-            let local = email.as_str().split('@').next().unwrap_or_default().to_owned();
+            let local = email
+                .as_str()
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             let password = NewPassword::parse(&raw, &[&local])?;
             let name = tenant_runtime::http::validate::name(name)
                 .map_err(|(_, msg)| anyhow::anyhow!("name {msg}"))?;

@@ -235,15 +235,23 @@ impl LocalProvisioner {
             .await?
             .ok_or_else(|| Error::TenantNotFound(id.to_string()))?;
         let from: TenantStatus = tenant.status.parse()?;
-        if !matches!(from, TenantStatus::PendingPayment | TenantStatus::Provisioning) {
+        if !matches!(
+            from,
+            TenantStatus::PendingPayment | TenantStatus::Provisioning
+        ) {
             return Err(Error::conflict(
                 "illegal_transition",
                 format!("tenant {} is {from} and cannot be provisioned", tenant.slug),
             ));
         }
         if from == TenantStatus::PendingPayment {
-            self.set_status(&tenant.slug, TenantStatus::Provisioning, actor, Some("payment confirmed"))
-                .await?;
+            self.set_status(
+                &tenant.slug,
+                TenantStatus::Provisioning,
+                actor,
+                Some("payment confirmed"),
+            )
+            .await?;
         }
         let new = NewTenant::from_record(&tenant)?;
         match new.plan.tier() {
@@ -497,7 +505,11 @@ impl LocalProvisioner {
 }
 
 /// Writes the salon's first profile row into its fresh schema.
-async fn init_salon<C: ConnectionTrait>(conn: &C, schema: &SchemaName, new: &NewTenant) -> Result<()> {
+async fn init_salon<C: ConnectionTrait>(
+    conn: &C,
+    schema: &SchemaName,
+    new: &NewTenant,
+) -> Result<()> {
     conn.execute_raw(stmt(
         &format!(
             "INSERT INTO {}.salon_settings (name, locale, time_zone)

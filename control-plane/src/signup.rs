@@ -123,10 +123,9 @@ pub async fn signup(
         .insert_tenant(&tx, id, &new, status)
         .await
         .map_err(|e| match e {
-            Error::Conflict { .. } => Error::conflict(
-                "subdomain_taken",
-                format!("{} is taken", signup.subdomain),
-            ),
+            Error::Conflict { .. } => {
+                Error::conflict("subdomain_taken", format!("{} is taken", signup.subdomain))
+            }
             other => other,
         })?;
     let owner_id = users::insert(

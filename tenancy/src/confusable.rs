@@ -45,9 +45,9 @@ pub(crate) fn lookalike(label: &str, latin_tld: bool) -> Option<&'static str> {
         .collect();
     if latin_tld
         && !foreign.is_empty()
-        && foreign
-            .iter()
-            .all(|c| LATIN_LOOKALIKES.contains(*c) || c.to_lowercase().any(|l| LATIN_LOOKALIKES.contains(l)))
+        && foreign.iter().all(|c| {
+            LATIN_LOOKALIKES.contains(*c) || c.to_lowercase().any(|l| LATIN_LOOKALIKES.contains(l))
+        })
     {
         return Some("is written in letters that all look like Latin ones");
     }
@@ -60,13 +60,22 @@ mod tests {
 
     #[test]
     fn flags_mixed_and_whole_script_lookalikes() {
-        assert!(lookalike("аcme", true).is_some(), "Cyrillic а in a Latin name");
+        assert!(
+            lookalike("аcme", true).is_some(),
+            "Cyrillic а in a Latin name"
+        );
         assert!(lookalike("аcme", false).is_some(), "mixed scripts anywhere");
-        assert!(lookalike("аррӏе", true).is_some(), "all-Cyrillic apple under .com");
+        assert!(
+            lookalike("аррӏе", true).is_some(),
+            "all-Cyrillic apple under .com"
+        );
         assert!(lookalike("ρayρal", true).is_some(), "Greek rho");
         assert!(lookalike("acme", true).is_none());
         assert!(lookalike("peluquería", true).is_none());
-        assert!(lookalike("москва", false).is_none(), "a Cyrillic word under .рф");
+        assert!(
+            lookalike("москва", false).is_none(),
+            "a Cyrillic word under .рф"
+        );
         assert!(lookalike("日本", true).is_none());
     }
 }

@@ -26,7 +26,11 @@ impl Hostname {
         }
         let host = Self::normalize(raw)?;
         if host.0.contains("xn--") {
-            let latin_tld = host.0.rsplit('.').next().is_some_and(|tld| !tld.starts_with("xn--"));
+            let latin_tld = host
+                .0
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| !tld.starts_with("xn--"));
             let (unicode, _) = idna::domain_to_unicode(&host.0);
             for label in unicode.split('.') {
                 if let Some(why) = crate::confusable::lookalike(label, latin_tld) {
@@ -72,7 +76,10 @@ impl Hostname {
                 return Err(invalid("too_long", "must be at most 253 characters"));
             }
             if raw.split('.').any(|l| l.len() > MAX_LABEL) {
-                return Err(invalid("invalid_label", "each label must be 1 to 63 characters"));
+                return Err(invalid(
+                    "invalid_label",
+                    "each label must be 1 to 63 characters",
+                ));
             }
         }
         let ascii = idna::domain_to_ascii_strict(raw)

@@ -103,7 +103,10 @@ impl TokenVerifier {
             }
         };
         let jwks = match &config.jwks_url {
-            Some(url) => Some(Arc::new(JwksCache::new(url.clone(), config.jwks_min_refetch)?)),
+            Some(url) => Some(Arc::new(JwksCache::new(
+                url.clone(),
+                config.jwks_min_refetch,
+            )?)),
             None => None,
         };
         Ok(Self {

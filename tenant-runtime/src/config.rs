@@ -234,7 +234,9 @@ impl RuntimeArgs {
             );
         }
         if public_key_pem.is_none() && self.jwks_url.is_none() {
-            tracing::warn!("neither JWKS_URL nor JWT_PUBLIC_KEY_FILE is set: every token is refused");
+            tracing::warn!(
+                "neither JWKS_URL nor JWT_PUBLIC_KEY_FILE is set: every token is refused"
+            );
         }
         config.jwt = JwtConfig {
             public_key_pem,

@@ -26,7 +26,10 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn full(burst: f64, now: Instant) -> Self {
-        Self { tokens: burst, last: now }
+        Self {
+            tokens: burst,
+            last: now,
+        }
     }
 
     /// Takes one token, or says how long until one is there.
@@ -38,7 +41,9 @@ impl TokenBucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / rate.max(f64::MIN_POSITIVE)))
+            Err(Duration::from_secs_f64(
+                (1.0 - self.tokens) / rate.max(f64::MIN_POSITIVE),
+            ))
         }
     }
 
@@ -176,7 +181,9 @@ impl TenantMeters {
 
     /// Puts counts back after a failed flush, so none are lost.
     pub fn restore(&self, counts: &[Counts]) {
-        let Ok(meters) = self.meters.read() else { return };
+        let Ok(meters) = self.meters.read() else {
+            return;
+        };
         for c in counts {
             if let Some(m) = meters.get(&c.tenant) {
                 m.served.fetch_add(c.served, Ordering::Relaxed);
@@ -208,7 +215,9 @@ mod tests {
     fn tenants_have_their_own_buckets_and_counts() {
         let meters = TenantMeters::default();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let refused = (0..10).filter(|_| meters.admit(a, 5, true).is_err()).count();
+        let refused = (0..10)
+            .filter(|_| meters.admit(a, 5, true).is_err())
+            .count();
         assert_eq!(refused, 5);
         assert!(meters.admit(b, 5, true).is_ok(), "b has its own bucket");
         let mut counts = meters.drain();

@@ -95,7 +95,12 @@ impl ControlPlaneHandle {
         Url::parse(&self.url("/.well-known/jwks.json")).unwrap()
     }
 
-    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
         let req = self.client.request(method, self.url(path));
         match token {
             Some(t) => req.bearer_auth(t),

@@ -47,7 +47,11 @@ impl RequestHandler for ZoneHandler {
                     .into_iter()
                     .flatten()
                     .map(|value| {
-                        Record::from_rdata(name.clone(), 0, RData::TXT(TXT::new(vec![value.clone()])))
+                        Record::from_rdata(
+                            name.clone(),
+                            0,
+                            RData::TXT(TXT::new(vec![value.clone()])),
+                        )
                     })
                     .collect()
             }
@@ -81,7 +85,9 @@ impl TestDns {
     pub async fn start() -> Self {
         let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
         let addr = udp.local_addr().expect("udp addr");
-        let tcp = TcpListener::bind(addr).await.expect("bind tcp on the same port");
+        let tcp = TcpListener::bind(addr)
+            .await
+            .expect("bind tcp on the same port");
         let zone: Zone = Arc::default();
         let mut server = ServerFuture::new(ZoneHandler(zone.clone()));
         server.register_socket(udp);

@@ -1,5 +1,8 @@
 //! Bad input gets a typed error naming the field, creates no schema and touches nothing.
 
+// Test helpers fail loudly: a broken fixture should stop the test at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use control_plane::{Error, NewTenant, catalog::Actor};
 use instudio_tests::Platform;
 use reqwest::StatusCode;

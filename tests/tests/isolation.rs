@@ -4,6 +4,9 @@
 //! The same battery runs with the runtime connected directly and through PgBouncer in
 //! transaction pooling mode.
 
+// Test helpers fail loudly: a broken fixture should stop the test at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use axum::{

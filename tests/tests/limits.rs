@@ -1,6 +1,9 @@
 //! Plan limits: each tenant's requests a second at the runtime (429 + Retry-After past
 //! it, per tenant, following plan changes), and the usage report.
 
+// Test helpers fail loudly: a broken fixture should stop the test at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use control_plane::catalog::Actor;
@@ -29,7 +32,11 @@ async fn each_tenant_gets_its_plans_request_rate() {
                 let resp = rt.get(&host, "/api/v1/salon").send().await.unwrap();
                 let status = resp.status();
                 if status == StatusCode::TOO_MANY_REQUESTS {
-                    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                    let retry: u64 = resp.headers()["retry-after"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
                     assert!((1..=2).contains(&retry), "{retry}");
                     assert_eq!(resp.json::<Value>().await.unwrap()["code"], "rate_limited");
                 }
@@ -40,19 +47,45 @@ async fn each_tenant_gets_its_plans_request_rate() {
     };
     let started = std::time::Instant::now();
     let acme_statuses = burst(acme_host.clone(), 20).await;
-    let served = acme_statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let refused = acme_statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let served = acme_statuses
+        .iter()
+        .filter(|s| **s == StatusCode::OK)
+        .count();
+    let refused = acme_statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
     let allowance = 5 + (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
-    assert!(served >= 5 && served <= allowance, "served {served}, allowance {allowance}");
+    assert!(
+        served >= 5 && served <= allowance,
+        "served {served}, allowance {allowance}"
+    );
     assert_eq!(served + refused, 20);
     // Another tenant is not affected, and has its own plan's rate.
     let bella_statuses = burst(bella_host.clone(), 20).await;
-    assert!(bella_statuses.iter().all(|s| *s == StatusCode::OK), "{bella_statuses:?}");
+    assert!(
+        bella_statuses.iter().all(|s| *s == StatusCode::OK),
+        "{bella_statuses:?}"
+    );
     // Operations endpoints are not tenant traffic.
-    assert_eq!(rt.get(&acme_host, "/healthz").send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        rt.get(&acme_host, "/healthz")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     // Tokens come back.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(rt.get(&acme_host, "/api/v1/salon").send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        rt.get(&acme_host, "/api/v1/salon")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 
     // The usage report counts what was served and refused this month.
     let admin = cp.admin_token().await;
@@ -70,9 +103,18 @@ async fn each_tenant_gets_its_plans_request_rate() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(usage["plan"]["code"], "free");
     assert_eq!(usage["requests"]["per_second_limit"], 5);
-    assert_eq!(usage["custom_domains"], json!({ "used": 0, "limit": 0, "enforced": true }));
-    assert_eq!(usage["staff"], json!({ "used": null, "limit": 1, "enforced": false }));
-    assert_eq!(usage["bookings_this_month"], json!({ "used": null, "limit": 100, "enforced": false }));
+    assert_eq!(
+        usage["custom_domains"],
+        json!({ "used": 0, "limit": 0, "enforced": true })
+    );
+    assert_eq!(
+        usage["staff"],
+        json!({ "used": null, "limit": 1, "enforced": false })
+    );
+    assert_eq!(
+        usage["bookings_this_month"],
+        json!({ "used": null, "limit": 100, "enforced": false })
+    );
     assert!(usage["period"].as_str().unwrap().ends_with("-01"));
 
     // A plan change reaches the runtime through NOTIFY: the new rate applies at once.
@@ -88,13 +130,18 @@ async fn each_tenant_gets_its_plans_request_rate() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(
         eventually(Duration::from_secs(2), || async {
-            burst(acme_host.clone(), 15).await.iter().all(|s| *s == StatusCode::OK)
+            burst(acme_host.clone(), 15)
+                .await
+                .iter()
+                .all(|s| *s == StatusCode::OK)
         })
         .await,
         "professional's 50 a second apply"
     );
 
     // Usage is not public.
-    let (status, _) = cp.get(&format!("/api/v1/tenants/{}/usage", acme.id), None).await;
+    let (status, _) = cp
+        .get(&format!("/api/v1/tenants/{}/usage", acme.id), None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -1,5 +1,8 @@
 //! Both migrators apply on a fresh database and every `down()` undoes its `up()`.
 
+// Test helpers fail loudly: a broken fixture should stop the test at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use instudio_tests::TestDb;
 use migrations::{MigratorTrait, PlatformMigrator, TenantMigrator};
 use sea_orm::{ConnectionTrait, TransactionTrait};

@@ -2,6 +2,9 @@
 //! spelling variants, forwarded headers from untrusted and trusted peers, tenant status,
 //! and route changes seen through NOTIFY without a restart.
 
+// Test helpers fail loudly: a broken fixture should stop the test at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use control_plane::catalog::Actor;

@@ -3,6 +3,9 @@
 //! weak passwords are refused with field details; paid plans wait for payment; the
 //! verification email is a real outbox row.
 
+// Test helpers fail loudly: a broken fixture should stop the test at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use instudio_tests::{
@@ -46,7 +49,12 @@ async fn signup_serves_the_salon_on_its_subdomain_within_a_second() {
     assert!(body["user"].get("password_hash").is_none(), "never echoed");
     assert!(
         eventually(Duration::from_secs(1), || async {
-            rt.get(&host, "/api/v1/salon").send().await.unwrap().status() == StatusCode::OK
+            rt.get(&host, "/api/v1/salon")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == StatusCode::OK
         })
         .await,
         "the new salon answers within 1 s"
@@ -62,7 +70,11 @@ async fn signup_serves_the_salon_on_its_subdomain_within_a_second() {
         .unwrap();
     assert_eq!(
         (&salon["name"], &salon["locale"], &salon["time_zone"]),
-        (&json!("Salon bella-spa"), &json!("en"), &json!("Europe/Lisbon"))
+        (
+            &json!("Salon bella-spa"),
+            &json!("en"),
+            &json!("Europe/Lisbon")
+        )
     );
 
     // The owner's token from signup works at the runtime (verified through the JWKS).
@@ -80,7 +92,10 @@ async fn signup_serves_the_salon_on_its_subdomain_within_a_second() {
     let (status, avail) = cp
         .get("/api/v1/signup/subdomain-availability?name=bella-spa", None)
         .await;
-    assert_eq!((status, &avail["status"]), (StatusCode::OK, &json!("taken")));
+    assert_eq!(
+        (status, &avail["status"]),
+        (StatusCode::OK, &json!("taken"))
+    );
     let (status, body) = cp
         .post(
             "/api/v1/signup",
@@ -93,7 +108,10 @@ async fn signup_serves_the_salon_on_its_subdomain_within_a_second() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["code"], "subdomain_taken");
-    assert_eq!(field_codes(&body), [("subdomain".into(), "subdomain_taken".into())]);
+    assert_eq!(
+        field_codes(&body),
+        [("subdomain".into(), "subdomain_taken".into())]
+    );
     // The same email again is a 409 too, and creates no tenant.
     let (status, body) = cp
         .post(
@@ -105,11 +123,20 @@ async fn signup_serves_the_salon_on_its_subdomain_within_a_second() {
             }),
         )
         .await;
-    assert_eq!((status, &body["code"]), (StatusCode::CONFLICT, &json!("email_taken")));
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::CONFLICT, &json!("email_taken"))
+    );
     let (_, avail) = cp
-        .get("/api/v1/signup/subdomain-availability?name=other-salon", None)
+        .get(
+            "/api/v1/signup/subdomain-availability?name=other-salon",
+            None,
+        )
         .await;
-    assert_eq!(avail["status"], "available", "the failed signup left nothing behind");
+    assert_eq!(
+        avail["status"], "available",
+        "the failed signup left nothing behind"
+    );
 }
 
 #[tokio::test]
@@ -167,20 +194,62 @@ async fn bad_signups_are_422_with_every_field_and_create_nothing() {
         b
     };
     let cases: Vec<(Value, Vec<(&str, &str)>)> = vec![
-        (json!({ "email": "not-an-email" }), vec![("email", "invalid_email")]),
-        (json!({ "email": "ana@localhost" }), vec![("email", "invalid_email")]),
-        (json!({ "email": "ana@exa mple.com" }), vec![("email", "invalid_email")]),
-        (json!({ "email": "ana@еxample.com" }), vec![("email", "invalid_email")]),
-        (json!({ "password": "short1!" }), vec![("password", "too_short")]),
-        (json!({ "password": "password123" }), vec![("password", "too_common")]),
-        (json!({ "password": "lowercaseonly" }), vec![("password", "too_simple")]),
-        (json!({ "password": "Good-Salon-2026!" }), vec![("password", "contains_personal_info")]),
-        (json!({ "subdomain": "admin" }), vec![("subdomain", "reserved")]),
-        (json!({ "subdomain": "Bad_Name" }), vec![("subdomain", "invalid_characters")]),
-        (json!({ "subdomain": "x" }), vec![("subdomain", "too_short")]),
-        (json!({ "subdomain": "a\"; drop schema public" }), vec![("subdomain", "invalid_characters")]),
+        (
+            json!({ "email": "not-an-email" }),
+            vec![("email", "invalid_email")],
+        ),
+        (
+            json!({ "email": "ana@localhost" }),
+            vec![("email", "invalid_email")],
+        ),
+        (
+            json!({ "email": "ana@exa mple.com" }),
+            vec![("email", "invalid_email")],
+        ),
+        (
+            json!({ "email": "ana@еxample.com" }),
+            vec![("email", "invalid_email")],
+        ),
+        (
+            json!({ "password": "short1!" }),
+            vec![("password", "too_short")],
+        ),
+        (
+            json!({ "password": "password123" }),
+            vec![("password", "too_common")],
+        ),
+        (
+            json!({ "password": "lowercaseonly" }),
+            vec![("password", "too_simple")],
+        ),
+        (
+            json!({ "password": "Good-Salon-2026!" }),
+            vec![("password", "contains_personal_info")],
+        ),
+        (
+            json!({ "subdomain": "admin" }),
+            vec![("subdomain", "reserved")],
+        ),
+        (
+            json!({ "subdomain": "Bad_Name" }),
+            vec![("subdomain", "invalid_characters")],
+        ),
+        (
+            json!({ "subdomain": "x" }),
+            vec![("subdomain", "too_short")],
+        ),
+        (
+            json!({ "subdomain": "a\"; drop schema public" }),
+            vec![("subdomain", "invalid_characters")],
+        ),
         (json!({ "plan": "gold" }), vec![("plan", "invalid_plan")]),
-        (json!({ "locale": "fr", "time_zone": "Mars/Base" }), vec![("locale", "unsupported_locale"), ("time_zone", "invalid_time_zone")]),
+        (
+            json!({ "locale": "fr", "time_zone": "Mars/Base" }),
+            vec![
+                ("locale", "unsupported_locale"),
+                ("time_zone", "invalid_time_zone"),
+            ],
+        ),
         (
             json!({ "owner_name": "", "salon_name": "   ", "email": "@", "subdomain": "-x-", "password": "x" }),
             vec![
@@ -194,7 +263,11 @@ async fn bad_signups_are_422_with_every_field_and_create_nothing() {
     ];
     for (changes, expected) in cases {
         let (status, body) = cp.post("/api/v1/signup", None, with(changes.clone())).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{changes}: {body}");
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{changes}: {body}"
+        );
         assert_eq!(body["code"], "validation_failed");
         let expected: Vec<(String, String)> = expected
             .into_iter()
@@ -206,9 +279,24 @@ async fn bad_signups_are_422_with_every_field_and_create_nothing() {
     let (status, body) = cp.post("/api/v1/signup", None, json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let missing: Vec<String> = field_codes(&body).into_iter().map(|(f, _)| f).collect();
-    assert_eq!(missing, ["email", "owner_name", "password", "plan", "salon_name", "subdomain"]);
-    let (status, body) = cp.post("/api/v1/signup", None, with(json!({ "extra": 1 }))).await;
-    assert_eq!((status, &body["code"]), (StatusCode::BAD_REQUEST, &json!("bad_json")));
+    assert_eq!(
+        missing,
+        [
+            "email",
+            "owner_name",
+            "password",
+            "plan",
+            "salon_name",
+            "subdomain"
+        ]
+    );
+    let (status, body) = cp
+        .post("/api/v1/signup", None, with(json!({ "extra": 1 })))
+        .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::BAD_REQUEST, &json!("bad_json"))
+    );
     let resp = cp
         .request(reqwest::Method::POST, "/api/v1/signup", None)
         .header("content-type", "application/json")
@@ -219,7 +307,10 @@ async fn bad_signups_are_422_with_every_field_and_create_nothing() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
     let (_, avail) = cp
-        .get("/api/v1/signup/subdomain-availability?name=good-salon", None)
+        .get(
+            "/api/v1/signup/subdomain-availability?name=good-salon",
+            None,
+        )
         .await;
     assert_eq!(avail["status"], "available", "nothing was created");
     // The good request still works after all that.
@@ -235,14 +326,19 @@ async fn paid_signup_waits_for_payment_then_is_provisioned() {
     let rt = platform
         .runtime(platform.runtime_config_jwks(cp.jwks_url()))
         .await;
-    let body = cp.signup("glow-studio", "eva@glow.example", "starter").await;
+    let body = cp
+        .signup("glow-studio", "eva@glow.example", "starter")
+        .await;
     assert_eq!(body["tenant"]["status"], "pending_payment");
     assert_eq!(body["billing"]["status"], "awaiting_payment");
     let id = body["tenant"]["id"].as_str().unwrap().to_owned();
     let host = Platform::host("glow-studio");
     let resp = rt.get(&host, "/api/v1/salon").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(resp.json::<Value>().await.unwrap()["code"], "tenant_not_ready");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["code"],
+        "tenant_not_ready"
+    );
 
     // Billing (here, an admin confirming by hand) provisions it.
     let admin = cp.admin_token().await;
@@ -254,15 +350,33 @@ async fn paid_signup_waits_for_payment_then_is_provisioned() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{t}");
-    assert_eq!((t["status"].as_str(), t["placement_kind"].as_str()), (Some("active"), Some("shared")));
+    assert_eq!(
+        (t["status"].as_str(), t["placement_kind"].as_str()),
+        (Some("active"), Some("shared"))
+    );
     assert!(
         eventually(Duration::from_secs(1), || async {
-            rt.get(&host, "/api/v1/salon").send().await.unwrap().status() == StatusCode::OK
+            rt.get(&host, "/api/v1/salon")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == StatusCode::OK
         })
         .await
     );
-    let salon: Value = rt.get(&host, "/api/v1/salon").send().await.unwrap().json().await.unwrap();
-    assert_eq!(salon["locale"], "en", "signup choices applied at provisioning");
+    let salon: Value = rt
+        .get(&host, "/api/v1/salon")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        salon["locale"], "en",
+        "signup choices applied at provisioning"
+    );
     // Activating twice is an illegal transition.
     let (status, body) = cp
         .post(
@@ -271,7 +385,10 @@ async fn paid_signup_waits_for_payment_then_is_provisioned() {
             json!({ "reason": "again" }),
         )
         .await;
-    assert_eq!((status, &body["code"]), (StatusCode::CONFLICT, &json!("illegal_transition")));
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::CONFLICT, &json!("illegal_transition"))
+    );
 
     // A dedicated plan gets its own database once paid.
     let slug = format!("lux-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -308,7 +425,10 @@ async fn signup_sends_a_real_verification_email_that_works_once() {
     let payload = outbox_payload(&platform, "email_verification", "nora@nails.example").await;
     let token = payload["token"].as_str().unwrap();
     let link = payload["link"].as_str().unwrap();
-    assert!(link.starts_with("https://app.instudio.test/verify-email?token="), "{link}");
+    assert!(
+        link.starts_with("https://app.instudio.test/verify-email?token="),
+        "{link}"
+    );
     assert!(link.ends_with(token));
     assert!(payload["expires_at"].is_string());
     {
@@ -327,20 +447,42 @@ async fn signup_sends_a_real_verification_email_that_works_once() {
             .unwrap();
         let text: String = row.try_get("", "body_text").unwrap();
         assert!(text.contains(link), "the body carries the link");
-        assert!(row.try_get::<String>("", "subject").unwrap().contains("Confirm"));
-        assert!(row.try_get::<bool>("", "has_tenant").unwrap() && row.try_get::<bool>("", "has_user").unwrap());
+        assert!(
+            row.try_get::<String>("", "subject")
+                .unwrap()
+                .contains("Confirm")
+        );
+        assert!(
+            row.try_get::<bool>("", "has_tenant").unwrap()
+                && row.try_get::<bool>("", "has_user").unwrap()
+        );
         assert!(row.try_get::<bool>("", "pending").unwrap());
-        assert_eq!(row.try_get::<i64>("", "hashed").unwrap(), 1, "only the hash is stored");
+        assert_eq!(
+            row.try_get::<i64>("", "hashed").unwrap(),
+            1,
+            "only the hash is stored"
+        );
     }
-    let (status, body) = cp.post("/api/v1/auth/verify-email", None, json!({ "token": token })).await;
+    let (status, body) = cp
+        .post("/api/v1/auth/verify-email", None, json!({ "token": token }))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = cp.post("/api/v1/auth/verify-email", None, json!({ "token": token })).await;
+    let (status, body) = cp
+        .post("/api/v1/auth/verify-email", None, json!({ "token": token }))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["fields"][0]["code"], "token_used");
     let (status, body) = cp
-        .post("/api/v1/auth/verify-email", None, json!({ "token": "made-up" }))
+        .post(
+            "/api/v1/auth/verify-email",
+            None,
+            json!({ "token": "made-up" }),
+        )
         .await;
-    assert_eq!((status, &body["fields"][0]["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("invalid_token")));
+    assert_eq!(
+        (status, &body["fields"][0]["code"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("invalid_token"))
+    );
     let login = cp.login("nora@nails.example", OWNER_PASSWORD).await;
     assert!(login["user"]["email_verified_at"].is_string());
 }

@@ -1,5 +1,8 @@
 //! The warm slot pool under concurrent signups.
 
+// Test helpers fail loudly: a broken fixture should stop the test at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashSet;
 
 use control_plane::{NewTenant, catalog::Actor, slots::refill_all};

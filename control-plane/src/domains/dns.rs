@@ -36,7 +36,9 @@ impl std::fmt::Debug for DnsVerifier {
 impl DnsVerifier {
     pub fn new(config: &DnsResolver) -> Result<Self> {
         let mut builder = match config {
-            DnsResolver::System => TokioResolver::builder_tokio().map_err(crate::Error::internal)?,
+            DnsResolver::System => {
+                TokioResolver::builder_tokio().map_err(crate::Error::internal)?
+            }
             DnsResolver::Servers(servers) => {
                 let mut group = NameServerConfigGroup::new();
                 for addr in servers {

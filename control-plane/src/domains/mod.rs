@@ -70,7 +70,8 @@ async fn find<C: ConnectionTrait>(conn: &C, tenant: Uuid, id: Uuid) -> Result<Do
 
 /// A tenant's custom domains, oldest first.
 pub async fn list<C: ConnectionTrait>(conn: &C, tenant: Uuid) -> Result<Vec<Domain>> {
-    let sql = format!("{DOMAIN_SELECT} WHERE tenant_id = $1 AND kind = 'custom' ORDER BY created_at");
+    let sql =
+        format!("{DOMAIN_SELECT} WHERE tenant_id = $1 AND kind = 'custom' ORDER BY created_at");
     Ok(Domain::find_by_statement(stmt(&sql, [tenant.into()]))
         .all(conn)
         .await?)
@@ -115,7 +116,10 @@ pub async fn add(
         .ok_or_else(|| Error::TenantNotFound(tenant.to_string()))?;
     let status: String = row.try_get("", "status")?;
     if matches!(status.as_str(), "cancelled" | "deleted") {
-        return Err(Error::conflict("tenant_not_active", format!("the tenant is {status}")));
+        return Err(Error::conflict(
+            "tenant_not_active",
+            format!("the tenant is {status}"),
+        ));
     }
     let allowed = i64::from(row.try_get::<i32>("", "max_custom_domains")?);
     if row.try_get::<i64>("", "used")? >= allowed {
@@ -134,7 +138,10 @@ pub async fn add(
     if let Some(owner) = owner {
         let owner: Uuid = owner.try_get("", "tenant_id")?;
         return Err(if owner == tenant {
-            Error::conflict("domain_exists", format!("{host} is already one of your domains"))
+            Error::conflict(
+                "domain_exists",
+                format!("{host} is already one of your domains"),
+            )
         } else {
             Error::conflict("domain_taken", format!("{host} belongs to another salon"))
         });
@@ -183,9 +190,18 @@ pub async fn verify(
     let name = challenge_name(&domain.hostname);
     let failure = match dns.txt(&name).await {
         TxtAnswer::Found(values) if values.iter().any(|v| v.trim() == token) => None,
-        TxtAnswer::Found(_) => Some(("verification_failed", format!("the TXT record at {name} does not hold this domain's token"))),
-        TxtAnswer::Missing => Some(("verification_failed", format!("no TXT record found at {name}"))),
-        TxtAnswer::Failed(err) => Some(("dns_lookup_failed", format!("the DNS look-up of {name} failed ({err}); try again"))),
+        TxtAnswer::Found(_) => Some((
+            "verification_failed",
+            format!("the TXT record at {name} does not hold this domain's token"),
+        )),
+        TxtAnswer::Missing => Some((
+            "verification_failed",
+            format!("no TXT record found at {name}"),
+        )),
+        TxtAnswer::Failed(err) => Some((
+            "dns_lookup_failed",
+            format!("the DNS look-up of {name} failed ({err}); try again"),
+        )),
     };
     if let Some((code, message)) = failure {
         db.execute_raw(stmt(
@@ -311,7 +327,11 @@ pub async fn recheck_due(
             Some(r) => r.try_get::<bool>("", "unrouted")?,
             None => false,
         };
-        let action = if unrouted { "domain.unverified" } else { "domain.flagged" };
+        let action = if unrouted {
+            "domain.unverified"
+        } else {
+            "domain.flagged"
+        };
         if unrouted {
             report.unrouted += 1;
         } else if domain.flagged_at.is_none() {

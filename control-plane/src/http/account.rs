@@ -1,13 +1,7 @@
 //! Account upkeep: password change (signs out everywhere else), email verification,
 //! password reset, and joining a salon through an invitation.
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    response::Response,
-    routing::post,
-};
+use axum::{Json, Router, extract::State, http::StatusCode, response::Response, routing::post};
 use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -36,7 +30,10 @@ pub fn router() -> Router<CpState> {
     Router::new()
         .route("/api/v1/auth/password", post(change_password))
         .route("/api/v1/auth/verify-email", post(verify_email))
-        .route("/api/v1/auth/verify-email/resend", post(resend_verification))
+        .route(
+            "/api/v1/auth/verify-email/resend",
+            post(resend_verification),
+        )
         .route("/api/v1/auth/password-reset", post(request_reset))
         .route("/api/v1/auth/password-reset/confirm", post(confirm_reset))
         .route("/api/v1/invitations/accept", post(accept_invitation))
@@ -88,11 +85,17 @@ async fn change_password(
         {
             return Err(locked.into());
         }
-        return Err(ValidationError::new("current_password", "wrong_password", "is not your current password").into());
+        return Err(ValidationError::new(
+            "current_password",
+            "wrong_password",
+            "is not your current password",
+        )
+        .into());
     }
     let words = personal_words(&account.email);
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    let new = NewPassword::parse(&body.new_password, &words).map_err(|e| renamed(e, "new_password"))?;
+    let new =
+        NewPassword::parse(&body.new_password, &words).map_err(|e| renamed(e, "new_password"))?;
     let hash = password::hash(&new).await?;
     let tx = state.db.begin().await?;
     users::set_password(&tx, account.id, &hash).await?;
@@ -107,9 +110,26 @@ async fn change_password(
     )
     .await?;
     tx.commit().await?;
-    let kind = if user.via_cookie { SessionKind::Cookie } else { SessionKind::Bearer };
-    let tokens = sessions::start(&state.db, &state.keys, &state.settings, &account, kind, &user.client).await?;
-    Ok(tokens_response(&state, StatusCode::OK, &tokens, json!({ "sessions_revoked": ended })))
+    let kind = if user.via_cookie {
+        SessionKind::Cookie
+    } else {
+        SessionKind::Bearer
+    };
+    let tokens = sessions::start(
+        &state.db,
+        &state.keys,
+        &state.settings,
+        &account,
+        kind,
+        &user.client,
+    )
+    .await?;
+    Ok(tokens_response(
+        &state,
+        StatusCode::OK,
+        &tokens,
+        json!({ "sessions_revoked": ended }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,7 +144,9 @@ async fn verify_email(
 ) -> ApiResult<Json<Value>> {
     let tx = state.db.begin().await?;
     let used = onetime::consume(&tx, Purpose::EmailVerification, &body.token).await?;
-    let user = used.user_id.ok_or_else(|| Error::internal("verification token without user"))?;
+    let user = used
+        .user_id
+        .ok_or_else(|| Error::internal("verification token without user"))?;
     users::mark_verified(&tx, user).await?;
     tx.commit().await?;
     Ok(Json(json!({ "email": used.email, "email_verified": true })))
@@ -138,7 +160,9 @@ async fn resend_verification(
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     if account.email_verified_at.is_some() {
-        return Err(Error::conflict("already_verified", "the email address is already verified").into());
+        return Err(
+            Error::conflict("already_verified", "the email address is already verified").into(),
+        );
     }
     let tx = state.db.begin().await?;
     onetime::send_email_verification(&tx, &state.settings, &account).await?;
@@ -188,11 +212,14 @@ async fn confirm_reset(
     NewPassword::parse(&body.new_password, &[]).map_err(|e| renamed(e, "new_password"))?;
     let tx = state.db.begin().await?;
     let used = onetime::consume(&tx, Purpose::PasswordReset, &body.token).await?;
-    let user_id = used.user_id.ok_or_else(|| Error::internal("reset token without user"))?;
+    let user_id = used
+        .user_id
+        .ok_or_else(|| Error::internal("reset token without user"))?;
     let words = personal_words(&used.email);
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     // Refused here, the transaction rolls back and the link still works.
-    let new = NewPassword::parse(&body.new_password, &words).map_err(|e| renamed(e, "new_password"))?;
+    let new =
+        NewPassword::parse(&body.new_password, &words).map_err(|e| renamed(e, "new_password"))?;
     let hash = password::hash(&new).await?;
     users::set_password(&tx, user_id, &hash).await?;
     users::mark_verified(&tx, user_id).await?;
@@ -208,7 +235,9 @@ async fn confirm_reset(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(json!({ "status": "password_changed", "sessions_revoked": ended })))
+    Ok(Json(
+        json!({ "status": "password_changed", "sessions_revoked": ended }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,14 +270,19 @@ async fn accept_invitation(
     };
     let tx = state.db.begin().await?;
     let invitation = onetime::consume(&tx, Purpose::Invitation, &token).await?;
-    let (Some(tenant_id), Some(role)) = (invitation.tenant_id, invitation.role.as_deref().and_then(Role::parse)) else {
+    let (Some(tenant_id), Some(role)) = (
+        invitation.tenant_id,
+        invitation.role.as_deref().and_then(Role::parse),
+    ) else {
         return Err(Error::internal("invitation without tenant or role").into());
     };
     let tenant = catalog::find_tenant_by_id(&tx, tenant_id)
         .await?
         .ok_or_else(|| Error::TenantNotFound(tenant_id.to_string()))?;
     if matches!(tenant.status.as_str(), "cancelled" | "deleted") {
-        return Err(Error::conflict("tenant_not_active", "this salon has closed its account").into());
+        return Err(
+            Error::conflict("tenant_not_active", "this salon has closed its account").into(),
+        );
     }
     let words = personal_words(&invitation.email);
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -276,8 +310,23 @@ async fn accept_invitation(
         Some(json!({ "user_id": user_id, "role": role.as_str(), "invitation": invitation.id })),
     )
     .await?;
-    let user: User = users::find(&tx, user_id).await?.ok_or(ApiError::NotFound("user"))?;
+    let user: User = users::find(&tx, user_id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
     tx.commit().await?;
-    let tokens = sessions::start(&state.db, &state.keys, &state.settings, &user, kind, &client).await?;
-    Ok(tokens_response(&state, StatusCode::CREATED, &tokens, json!({ "user": user })))
+    let tokens = sessions::start(
+        &state.db,
+        &state.keys,
+        &state.settings,
+        &user,
+        kind,
+        &client,
+    )
+    .await?;
+    Ok(tokens_response(
+        &state,
+        StatusCode::CREATED,
+        &tokens,
+        json!({ "user": user }),
+    ))
 }

@@ -93,8 +93,12 @@ async fn search(
 ) -> ApiResult<Json<Value>> {
     let mut c = Checks::default();
     let query = TenantQuery {
-        q: q.q.filter(|s| !s.trim().is_empty()).map(|s| s.trim().chars().take(200).collect()),
-        status: q.status.and_then(|s| c.parse("status", s.parse::<TenantStatus>())),
+        q: q.q
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().chars().take(200).collect()),
+        status: q
+            .status
+            .and_then(|s| c.parse("status", s.parse::<TenantStatus>())),
         plan: q.plan.and_then(|s| c.parse("plan", s.parse::<PlanCode>())),
         tier: q.tier.and_then(|s| c.parse("tier", s.parse::<Tier>())),
         limit: q.limit.unwrap_or(50).clamp(1, 500),
@@ -137,7 +141,8 @@ async fn set_status(
 ) -> ApiResult<Json<TenantRecord>> {
     let reason = required_reason(body.reason)?;
     load(state, id).await?;
-    let t = lifecycle::transition(&state.provisioner, id, to, &admin.0.actor(), Some(&reason)).await?;
+    let t =
+        lifecycle::transition(&state.provisioner, id, to, &admin.0.actor(), Some(&reason)).await?;
     Ok(Json(t))
 }
 
@@ -184,7 +189,14 @@ async fn change_plan(
         return Err(super::error::ApiError::Validation(Vec::new()));
     };
     load(&state, id).await?;
-    let t = lifecycle::change_plan(&state.provisioner, id, plan, &admin.0.actor(), reason.as_deref()).await?;
+    let t = lifecycle::change_plan(
+        &state.provisioner,
+        id,
+        plan,
+        &admin.0.actor(),
+        reason.as_deref(),
+    )
+    .await?;
     Ok(Json(t))
 }
 
@@ -235,7 +247,9 @@ async fn usage(State(state): State<CpState>, AdminUser(_): AdminUser) -> ApiResu
     let plans = admin::usage_by_plan(&state.db).await?;
     let mrr: i64 = plans.iter().map(|p| p.mrr_cents).sum();
     let paying: i64 = plans.iter().map(|p| p.paying_tenants).sum();
-    Ok(Json(json!({ "plans": plans, "total_mrr_cents": mrr, "paying_tenants": paying })))
+    Ok(Json(
+        json!({ "plans": plans, "total_mrr_cents": mrr, "paying_tenants": paying }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,7 +264,9 @@ async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<admin::AuditEntry>>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(admin::audit_log(&state.db, q.target.as_deref(), limit).await?))
+    Ok(Json(
+        admin::audit_log(&state.db, q.target.as_deref(), limit).await?,
+    ))
 }
 
 async fn signing_keys(

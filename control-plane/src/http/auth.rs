@@ -20,9 +20,7 @@ use super::{
 };
 use crate::{
     error::Error,
-    identity::{
-        ClientInfo, IssuedTokens, SessionKind, password, sessions, throttle, users,
-    },
+    identity::{ClientInfo, IssuedTokens, SessionKind, password, sessions, throttle, users},
     plans,
 };
 
@@ -120,7 +118,9 @@ async fn login(
 ) -> ApiResult<Response> {
     limit_attempts(&state, &client)?;
     let mut c = Checks::default();
-    let email = c.required("email", body.email).and_then(|e| c.parse("email", Email::parse(&e)));
+    let email = c
+        .required("email", body.email)
+        .and_then(|e| c.parse("email", Email::parse(&e)));
     let password = c
         .required("password", body.password)
         .filter(|p| p.len() <= 1024);
@@ -149,12 +149,29 @@ async fn login(
             {
                 return Err(locked.into());
             }
-            return Err(Error::unauthorized("invalid_credentials", "the email or password is wrong").into());
+            return Err(Error::unauthorized(
+                "invalid_credentials",
+                "the email or password is wrong",
+            )
+            .into());
         }
     };
     throttle::clear(&state.db, email.as_str()).await?;
-    let tokens = sessions::start(&state.db, &state.keys, &state.settings, &user, kind, &client).await?;
-    Ok(tokens_response(&state, StatusCode::OK, &tokens, json!({ "user": user })))
+    let tokens = sessions::start(
+        &state.db,
+        &state.keys,
+        &state.settings,
+        &user,
+        kind,
+        &client,
+    )
+    .await?;
+    Ok(tokens_response(
+        &state,
+        StatusCode::OK,
+        &tokens,
+        json!({ "user": user }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,11 +189,13 @@ async fn refresh(
         (Some(token), _) => (token, false),
         (None, Some(cookie)) => (cookie.to_owned(), true),
         (None, None) => {
-            return Err(ApiError::Validation(vec![tenant_runtime::error::FieldError {
-                field: "refresh_token".into(),
-                code: "required".into(),
-                message: "is required (or the refresh cookie)".into(),
-            }]));
+            return Err(ApiError::Validation(vec![
+                tenant_runtime::error::FieldError {
+                    field: "refresh_token".into(),
+                    code: "required".into(),
+                    message: "is required (or the refresh cookie)".into(),
+                },
+            ]));
         }
     };
     if via_cookie {
@@ -185,7 +204,11 @@ async fn refresh(
     }
     let tokens = sessions::refresh(&state.db, &state.keys, &state.settings, &token).await?;
     if via_cookie != (tokens.kind == SessionKind::Cookie) {
-        return Err(Error::unauthorized("invalid_refresh_token", "the refresh token does not belong here").into());
+        return Err(Error::unauthorized(
+            "invalid_refresh_token",
+            "the refresh token does not belong here",
+        )
+        .into());
     }
     Ok(tokens_response(&state, StatusCode::OK, &tokens, json!({})))
 }

@@ -26,7 +26,13 @@ pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn cookie(name: &str, value: &str, path: &str, max_age: u64, http_only: bool) -> Option<HeaderValue> {
+fn cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: u64,
+    http_only: bool,
+) -> Option<HeaderValue> {
     let http_only = if http_only { "; HttpOnly" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; Secure; SameSite=Strict{http_only}"
@@ -41,8 +47,20 @@ pub fn set(headers: &mut HeaderMap, tokens: &IssuedTokens, refresh_max_age: u64)
             headers.append(header::SET_COOKIE, v);
         }
     };
-    add(cookie(ACCESS, &tokens.access_token, "/", tokens.expires_in, true));
-    add(cookie(REFRESH, &tokens.refresh_token, REFRESH_PATH, refresh_max_age, true));
+    add(cookie(
+        ACCESS,
+        &tokens.access_token,
+        "/",
+        tokens.expires_in,
+        true,
+    ));
+    add(cookie(
+        REFRESH,
+        &tokens.refresh_token,
+        REFRESH_PATH,
+        refresh_max_age,
+        true,
+    ));
     if let Some(csrf) = &tokens.csrf_token {
         add(cookie(CSRF, csrf, "/", refresh_max_age, false));
     }
@@ -50,7 +68,11 @@ pub fn set(headers: &mut HeaderMap, tokens: &IssuedTokens, refresh_max_age: u64)
 
 /// Removes the session's cookies.
 pub fn clear(headers: &mut HeaderMap) {
-    for (name, path, http_only) in [(ACCESS, "/", true), (REFRESH, REFRESH_PATH, true), (CSRF, "/", false)] {
+    for (name, path, http_only) in [
+        (ACCESS, "/", true),
+        (REFRESH, REFRESH_PATH, true),
+        (CSRF, "/", false),
+    ] {
         if let Some(v) = cookie(name, "", path, 0, http_only) {
             headers.append(header::SET_COOKIE, v);
         }

@@ -25,10 +25,7 @@ const MANAGERS: &[Role] = &[Role::Owner, Role::Manager];
 pub fn router() -> Router<CpState> {
     Router::new()
         .route("/api/v1/tenants/{id}/domains", get(list).post(add))
-        .route(
-            "/api/v1/tenants/{id}/domains/{domain_id}",
-            delete(remove),
-        )
+        .route("/api/v1/tenants/{id}/domains/{domain_id}", delete(remove))
         .route(
             "/api/v1/tenants/{id}/domains/{domain_id}/verify",
             post(verify),

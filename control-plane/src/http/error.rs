@@ -113,9 +113,15 @@ impl IntoResponse for ApiError {
             }
             Self::BadJson(why) => (
                 StatusCode::BAD_REQUEST,
-                Body::new("bad_json", format!("the request body is not valid JSON for this endpoint: {why}")),
+                Body::new(
+                    "bad_json",
+                    format!("the request body is not valid JSON for this endpoint: {why}"),
+                ),
             ),
-            Self::NotFound(what) => (StatusCode::NOT_FOUND, Body::new("not_found", format!("{what} not found"))),
+            Self::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                Body::new("not_found", format!("{what} not found")),
+            ),
             Self::Service(err) => match err {
                 Error::Invalid(v) => {
                     let mut body = Body::new("validation_failed", "the request is invalid");
@@ -133,10 +139,20 @@ impl IntoResponse for ApiError {
                     });
                     (StatusCode::CONFLICT, body)
                 }
-                Error::TenantNotFound(_) => (StatusCode::NOT_FOUND, Body::new("not_found", "tenant not found")),
-                Error::NotFound(what) => (StatusCode::NOT_FOUND, Body::new("not_found", format!("{what} not found"))),
-                Error::Unauthorized { code, message } => (StatusCode::UNAUTHORIZED, Body::new(code, message)),
-                Error::Forbidden { code, message } => (StatusCode::FORBIDDEN, Body::new(code, message)),
+                Error::TenantNotFound(_) => (
+                    StatusCode::NOT_FOUND,
+                    Body::new("not_found", "tenant not found"),
+                ),
+                Error::NotFound(what) => (
+                    StatusCode::NOT_FOUND,
+                    Body::new("not_found", format!("{what} not found")),
+                ),
+                Error::Unauthorized { code, message } => {
+                    (StatusCode::UNAUTHORIZED, Body::new(code, message))
+                }
+                Error::Forbidden { code, message } => {
+                    (StatusCode::FORBIDDEN, Body::new(code, message))
+                }
                 Error::TooManyAttempts {
                     code,
                     message,
@@ -147,7 +163,12 @@ impl IntoResponse for ApiError {
                 }
                 err @ Error::PlanLimit { .. } => {
                     let mut body = Body::new("plan_limit", err.to_string());
-                    if let Error::PlanLimit { limit, plan, allowed } = err {
+                    if let Error::PlanLimit {
+                        limit,
+                        plan,
+                        allowed,
+                    } = err
+                    {
                         body.limit = Some(limit);
                         body.plan = Some(plan);
                         body.allowed = Some(allowed);
@@ -158,12 +179,18 @@ impl IntoResponse for ApiError {
                     retry_after = Some(60);
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
-                        Body::new("no_capacity", "no room for new salons right now; try again soon"),
+                        Body::new(
+                            "no_capacity",
+                            "no room for new salons right now; try again soon",
+                        ),
                     )
                 }
                 err @ (Error::Provisioning(_) | Error::Db(_) | Error::Internal(_)) => {
                     tracing::error!(error = %err, "request failed");
-                    (StatusCode::INTERNAL_SERVER_ERROR, Body::new("internal", "internal error"))
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Body::new("internal", "internal error"),
+                    )
                 }
             },
         };
@@ -210,7 +237,9 @@ impl Checks {
         field: &str,
         result: Result<T, (&'static str, &'static str)>,
     ) -> Option<T> {
-        result.map_err(|(code, msg)| self.fail(field, code, msg)).ok()
+        result
+            .map_err(|(code, msg)| self.fail(field, code, msg))
+            .ok()
     }
 
     /// A required field that may be absent from the body.

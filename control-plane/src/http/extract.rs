@@ -37,7 +37,11 @@ fn client_ip(parts: &Parts, state: &CpState) -> Option<IpAddr> {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())?;
-    let trusted = state.settings.trusted_proxies.iter().any(|n| n.contains(&peer));
+    let trusted = state
+        .settings
+        .trusted_proxies
+        .iter()
+        .any(|n| n.contains(&peer));
     if trusted
         && let Some(forwarded) = parts
             .headers
@@ -111,7 +115,9 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| Some(t.trim()))
-            .ok_or_else(|| Error::unauthorized("invalid_token", "the Authorization header is malformed").into()),
+            .ok_or_else(|| {
+                Error::unauthorized("invalid_token", "the Authorization header is malformed").into()
+            }),
     }
 }
 
@@ -130,7 +136,11 @@ pub fn check_csrf(headers: &HeaderMap, expected_hash: Option<&[u8]>) -> Result<(
     if ok {
         Ok(())
     } else {
-        Err(Error::forbidden("csrf_failed", "missing or wrong X-CSRF-Token for this session").into())
+        Err(Error::forbidden(
+            "csrf_failed",
+            "missing or wrong X-CSRF-Token for this session",
+        )
+        .into())
     }
 }
 
@@ -143,7 +153,9 @@ impl FromRequestParts<CpState> for AuthUser {
             None => match cookies::get(&parts.headers, cookies::ACCESS) {
                 Some(token) => (token.to_owned(), true),
                 None => {
-                    return Err(Error::unauthorized("unauthorized", "authentication is required").into());
+                    return Err(
+                        Error::unauthorized("unauthorized", "authentication is required").into(),
+                    );
                 }
             },
         };
@@ -156,7 +168,9 @@ impl FromRequestParts<CpState> for AuthUser {
             .filter(|s| s.live)
             .ok_or_else(|| Error::unauthorized("session_revoked", "the session was signed out"))?;
         if via_cookie != (session.kind == SessionKind::Cookie) {
-            return Err(Error::unauthorized("invalid_token", "the token does not belong here").into());
+            return Err(
+                Error::unauthorized("invalid_token", "the token does not belong here").into(),
+            );
         }
         if via_cookie && !is_safe(&parts.method) {
             check_csrf(&parts.headers, session.csrf_hash.as_deref())?;
@@ -200,7 +214,8 @@ impl FromRequestParts<CpState> for AdminUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &CpState) -> Result<Self, ApiError> {
-        let user = <AuthUser as FromRequestParts<CpState>>::from_request_parts(parts, state).await?;
+        let user =
+            <AuthUser as FromRequestParts<CpState>>::from_request_parts(parts, state).await?;
         if user.role != Role::PlatformAdmin || user.tenant_id.is_some() {
             return Err(Error::forbidden("forbidden", "platform admins only").into());
         }

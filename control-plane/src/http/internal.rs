@@ -18,8 +18,15 @@ struct Ask {
     domain: Option<String>,
 }
 
-async fn tls_ask(State(state): State<CpState>, ApiQuery(ask): ApiQuery<Ask>) -> ApiResult<StatusCode> {
-    let Some(host) = ask.domain.as_deref().and_then(|d| Hostname::from_host_header(d).ok()) else {
+async fn tls_ask(
+    State(state): State<CpState>,
+    ApiQuery(ask): ApiQuery<Ask>,
+) -> ApiResult<StatusCode> {
+    let Some(host) = ask
+        .domain
+        .as_deref()
+        .and_then(|d| Hostname::from_host_header(d).ok())
+    else {
         return Ok(StatusCode::BAD_REQUEST);
     };
     Ok(if domains::tls_allowed(&state.db, &host).await? {

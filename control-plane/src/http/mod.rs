@@ -14,7 +14,11 @@ mod ops;
 mod signup;
 mod tenants;
 
-use std::{net::{IpAddr, SocketAddr}, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::Router;
 use sea_orm::DatabaseConnection;

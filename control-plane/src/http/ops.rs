@@ -47,7 +47,11 @@ impl Metrics {
             "Warm slots ready to claim, by pool",
             ready_slots.clone(),
         );
-        registry.register("slots_created", "Warm slots created", refill.created.clone());
+        registry.register(
+            "slots_created",
+            "Warm slots created",
+            refill.created.clone(),
+        );
         registry.register(
             "slot_refill_failures",
             "Failed refill passes",
@@ -67,7 +71,10 @@ pub fn router() -> Router<CpState> {
             "/",
             get(|| async { Json(json!({ "service": "instudio-control-plane" })) }),
         )
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
 }

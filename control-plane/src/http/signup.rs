@@ -62,7 +62,10 @@ impl TryFrom<SignupRequest> for Signup {
         let plan = c
             .required("plan", r.plan)
             .and_then(|v| c.parse("plan", v.parse::<PlanCode>()));
-        let locale = c.check("locale", validate::locale(r.locale.unwrap_or_else(|| "es".into())));
+        let locale = c.check(
+            "locale",
+            validate::locale(r.locale.unwrap_or_else(|| "es".into())),
+        );
         let time_zone = c.check(
             "time_zone",
             validate::time_zone(r.time_zone.unwrap_or_else(|| "Europe/Madrid".into())),
@@ -79,10 +82,28 @@ impl TryFrom<SignupRequest> for Signup {
             .required("password", r.password)
             .and_then(|v| c.parse("password", NewPassword::parse(&v, &personal)));
         c.finish()?;
-        match (owner_name, email, password, salon_name, subdomain, plan, locale, time_zone) {
-            (Some(owner_name), Some(email), Some(password), Some(salon_name), Some(subdomain), Some(plan), Some(locale), Some(time_zone)) => {
-                Ok(Signup { owner_name, email, password, salon_name, subdomain, plan, locale, time_zone })
-            }
+        match (
+            owner_name, email, password, salon_name, subdomain, plan, locale, time_zone,
+        ) {
+            (
+                Some(owner_name),
+                Some(email),
+                Some(password),
+                Some(salon_name),
+                Some(subdomain),
+                Some(plan),
+                Some(locale),
+                Some(time_zone),
+            ) => Ok(Signup {
+                owner_name,
+                email,
+                password,
+                salon_name,
+                subdomain,
+                plan,
+                locale,
+                time_zone,
+            }),
             _ => Err(ApiError::Validation(Vec::new())),
         }
     }

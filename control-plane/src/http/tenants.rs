@@ -128,7 +128,10 @@ async fn restore(
     if t.status != TenantStatus::Cancelled.as_str() {
         return Err(Error::conflict(
             "illegal_transition",
-            format!("only a cancelled salon can be restored; this one is {}", t.status),
+            format!(
+                "only a cancelled salon can be restored; this one is {}",
+                t.status
+            ),
         )
         .into());
     }
@@ -171,10 +174,19 @@ async fn invite(
         .required("email", body.email)
         .and_then(|e| c.parse("email", Email::parse(&e)));
     let role = c.required("role", body.role).and_then(|r| {
-        match Role::parse(&r).filter(|r| matches!(r, Role::Owner | Role::Manager | Role::Receptionist | Role::Staff)) {
+        match Role::parse(&r).filter(|r| {
+            matches!(
+                r,
+                Role::Owner | Role::Manager | Role::Receptionist | Role::Staff
+            )
+        }) {
             Some(role) => Some(role),
             None => {
-                c.fail("role", "invalid_role", "must be owner, manager, receptionist or staff");
+                c.fail(
+                    "role",
+                    "invalid_role",
+                    "must be owner, manager, receptionist or staff",
+                );
                 None
             }
         }
@@ -184,14 +196,20 @@ async fn invite(
         return Err(ApiError::Validation(Vec::new()));
     };
     if user.role == Role::Manager && matches!(role, Role::Owner | Role::Manager) {
-        return Err(Error::forbidden("forbidden", "managers invite receptionists and staff only").into());
+        return Err(
+            Error::forbidden("forbidden", "managers invite receptionists and staff only").into(),
+        );
     }
     if users::find_by_email(&state.db, &email).await?.is_some() {
         return Err(Error::conflict("email_taken", "an account with this email exists").into());
     }
     let tenant = load(&state, id).await?;
     if matches!(tenant.status.as_str(), "cancelled" | "deleted") {
-        return Err(Error::conflict("tenant_not_active", format!("the salon is {}", tenant.status)).into());
+        return Err(Error::conflict(
+            "tenant_not_active",
+            format!("the salon is {}", tenant.status),
+        )
+        .into());
     }
     let inviter = users::find(&state.db, user.user_id)
         .await?

@@ -47,7 +47,13 @@ impl Sealer {
         let nonce = XNonce::from(nonce_bytes);
         let sealed = self
             .0
-            .encrypt(&nonce, Payload { msg: plain, aad: kid.as_bytes() })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plain,
+                    aad: kid.as_bytes(),
+                },
+            )
             .map_err(|_| Error::internal("sealing a signing key failed"))?;
         Ok([nonce_bytes.as_slice(), &sealed].concat())
     }
@@ -227,7 +233,8 @@ impl KeyRing {
     /// Verifies a token this control plane issued: signature by a current key, issuer,
     /// audience and expiry.
     pub async fn verify(&self, token: &str) -> Result<Claims> {
-        let invalid = || Error::unauthorized("invalid_token", "the access token is invalid or expired");
+        let invalid =
+            || Error::unauthorized("invalid_token", "the access token is invalid or expired");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         if header.alg != Algorithm::EdDSA {
             return Err(invalid());
@@ -239,7 +246,10 @@ impl KeyRing {
             ring = self.current()?;
         }
         let verifier = ring.verifiers.get(&kid).ok_or_else(invalid)?;
-        if verifier.verify_until.is_some_and(|until| until <= Utc::now()) {
+        if verifier
+            .verify_until
+            .is_some_and(|until| until <= Utc::now())
+        {
             return Err(invalid());
         }
         let mut validation = Validation::new(Algorithm::EdDSA);

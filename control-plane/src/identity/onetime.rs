@@ -214,7 +214,10 @@ pub async fn send_invitation<C: ConnectionTrait>(
         &Message {
             kind: "invitation",
             recipient: email.as_str().to_owned(),
-            subject: format!("{} invites you to {} on InStudio", inviter.display_name, tenant.1),
+            subject: format!(
+                "{} invites you to {} on InStudio",
+                inviter.display_name, tenant.1
+            ),
             body_text: format!(
                 "Hello,\n\n{inviter} invites you to join {salon} on InStudio as {role}.\n\
                  To accept, open:\n\n{link}\n\nThe invitation works once and expires at \
@@ -255,7 +258,11 @@ fn bad_token(code: &'static str, message: &str) -> Error {
 
 /// Marks the token used, inside the caller's transaction, and returns what it was for.
 /// A token of another purpose, unknown, used, revoked or expired is refused.
-pub async fn consume<C: ConnectionTrait>(conn: &C, purpose: Purpose, plain: &str) -> Result<Consumed> {
+pub async fn consume<C: ConnectionTrait>(
+    conn: &C,
+    purpose: Purpose,
+    plain: &str,
+) -> Result<Consumed> {
     let row = conn
         .query_one_raw(stmt(
             "SELECT id, email, user_id, tenant_id, role, used_at IS NOT NULL AS used,
@@ -290,7 +297,10 @@ pub async fn consume<C: ConnectionTrait>(conn: &C, purpose: Purpose, plain: &str
 }
 
 /// Pending invitations of a tenant, newest first.
-pub async fn pending_invitations<C: ConnectionTrait>(conn: &C, tenant: Uuid) -> Result<Vec<Invitation>> {
+pub async fn pending_invitations<C: ConnectionTrait>(
+    conn: &C,
+    tenant: Uuid,
+) -> Result<Vec<Invitation>> {
     let rows = conn
         .query_all_raw(stmt(
             "SELECT id, email, role, expires_at FROM platform.one_time_tokens

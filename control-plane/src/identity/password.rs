@@ -1,10 +1,7 @@
 //! Passwords: a strength rule on new ones, argon2id hashes (OWASP parameters) computed
 //! off the async workers.
 
-use argon2::{
-    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
-    password_hash::SaltString,
-};
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use tenancy::ValidationError;
 
 use crate::error::{Error, Result};
@@ -17,10 +14,31 @@ const PASSPHRASE_LEN: usize = 16;
 
 /// Passwords on every breach list; refused whatever their length.
 const COMMON: &[&str] = &[
-    "password", "password1", "password123", "passw0rd", "1234567890", "12345678910",
-    "qwertyuiop", "qwerty123", "iloveyou", "letmein123", "welcome123", "admin12345",
-    "abc1234567", "football", "baseball", "sunshine", "princess", "dragon", "monkey",
-    "trustno1", "changeme", "instudio", "contraseña", "123456789a", "aa12345678",
+    "password",
+    "password1",
+    "password123",
+    "passw0rd",
+    "1234567890",
+    "12345678910",
+    "qwertyuiop",
+    "qwerty123",
+    "iloveyou",
+    "letmein123",
+    "welcome123",
+    "admin12345",
+    "abc1234567",
+    "football",
+    "baseball",
+    "sunshine",
+    "princess",
+    "dragon",
+    "monkey",
+    "trustno1",
+    "changeme",
+    "instudio",
+    "contraseña",
+    "123456789a",
+    "aa12345678",
 ];
 
 /// A new password that passed the strength rule. Never printed.
@@ -56,8 +74,9 @@ impl NewPassword {
             chars.dedup();
             chars.len()
         };
-        if COMMON.iter().any(|c| lower == *c || lower.trim_end_matches(|ch: char| ch.is_ascii_digit() || ch == '!') == *c)
-            || distinct < 5
+        if COMMON.iter().any(|c| {
+            lower == *c || lower.trim_end_matches(|ch: char| ch.is_ascii_digit() || ch == '!') == *c
+        }) || distinct < 5
         {
             return Err(weak("too_common", "is too common or too repetitive"));
         }
@@ -115,8 +134,11 @@ pub async fn hash(password: &NewPassword) -> Result<String> {
 /// Whether `password` matches `phc`. A malformed stored hash never matches.
 pub async fn verify(password: String, phc: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc)
-            .is_ok_and(|parsed| hasher().verify_password(password.as_bytes(), &parsed).is_ok())
+        PasswordHash::new(&phc).is_ok_and(|parsed| {
+            hasher()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
     })
     .await
     .unwrap_or(false)
@@ -135,7 +157,11 @@ mod tests {
 
     #[test]
     fn strength_rule() {
-        let code = |raw: &str| NewPassword::parse(raw, &["ana", "bella-spa"]).err().map(|e| e.code);
+        let code = |raw: &str| {
+            NewPassword::parse(raw, &["ana", "bella-spa"])
+                .err()
+                .map(|e| e.code)
+        };
         assert_eq!(code("Sh0rt!"), Some("too_short"));
         assert_eq!(code("password123"), Some("too_common"));
         assert_eq!(code("aaaaaaaaaaaaaaaaaaaa"), Some("too_common"));
@@ -143,7 +169,11 @@ mod tests {
         assert_eq!(code("Bella-Spa-2026!"), Some("contains_personal_info"));
         assert_eq!(code(&"Ab1!".repeat(40)), Some("too_long"));
         assert_eq!(code("Tr1cky-Horse"), None);
-        assert_eq!(code("correct horse battery staple"), None, "passphrases pass");
+        assert_eq!(
+            code("correct horse battery staple"),
+            None,
+            "passphrases pass"
+        );
     }
 
     #[tokio::test]

@@ -102,7 +102,11 @@ async fn insert_refresh<C: ConnectionTrait>(
     conn.execute_raw(stmt(
         "INSERT INTO platform.refresh_tokens (token_hash, session_id, expires_at)
          VALUES ($1, $2, now() + $3 * interval '1 second')",
-        [token.hash.into(), session.into(), secs(settings.refresh_ttl).into()],
+        [
+            token.hash.into(),
+            session.into(),
+            secs(settings.refresh_ttl).into(),
+        ],
     ))
     .await?;
     Ok(token.plain)
@@ -181,10 +185,16 @@ pub async fn refresh(
         ));
     }
     if row.try_get::<bool>("", "revoked")? {
-        return Err(Error::unauthorized("session_revoked", "the session was signed out"));
+        return Err(Error::unauthorized(
+            "session_revoked",
+            "the session was signed out",
+        ));
     }
     if row.try_get::<bool>("", "expired")? {
-        return Err(Error::unauthorized("session_expired", "the session expired"));
+        return Err(Error::unauthorized(
+            "session_expired",
+            "the session expired",
+        ));
     }
     let user = users::find(&tx, row.try_get("", "user_id")?)
         .await?
@@ -192,7 +202,10 @@ pub async fn refresh(
     if user.disabled_at.is_some() {
         revoke_in(&tx, sid, "user_disabled").await?;
         tx.commit().await?;
-        return Err(Error::unauthorized("account_disabled", "the account is disabled"));
+        return Err(Error::unauthorized(
+            "account_disabled",
+            "the account is disabled",
+        ));
     }
     let kind = match row.try_get::<String>("", "kind")?.as_str() {
         "cookie" => SessionKind::Cookie,

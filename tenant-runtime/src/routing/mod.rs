@@ -89,7 +89,11 @@ pub async fn route_tenant(State(state): State<AppState>, mut req: Request, next:
     let admitted = gate(&route, req.method()).and_then(|()| {
         state
             .meters
-            .admit(route.tenant_id, route.requests_per_second, state.config.rate_limit)
+            .admit(
+                route.tenant_id,
+                route.requests_per_second,
+                state.config.rate_limit,
+            )
             .map_err(|wait| ApiError::RateLimited {
                 retry_after_secs: crate::limits::retry_after_secs(wait),
             })
