@@ -95,6 +95,30 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_session() {
     // Other sessions of the same user are untouched.
     let fresh = cp.login("rosa@rota.example", OWNER_PASSWORD).await;
     assert_eq!(me(&cp, &s(&fresh["access_token"])).await.0, StatusCode::OK);
+
+    // A week after the revocation, housekeeping forgets the session and its tokens.
+    sql(
+        &platform,
+        "UPDATE platform.sessions SET revoked_at = now() - interval '8 days' WHERE revoked_at IS NOT NULL",
+    )
+    .await;
+    let removed = control_plane::identity::cleanup::purge_stale(&platform.catalog)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1, "the one revoked session (its tokens cascade)");
+    let left = platform
+        .catalog
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) AS n FROM platform.refresh_tokens",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(left, 1, "only the fresh session's token is left");
+    assert_eq!(me(&cp, &s(&fresh["access_token"])).await.0, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -177,7 +177,8 @@ impl ControlPlane {
 }
 
 /// Periodic work: reload the signing keys (rotations by other replicas, keys whose
-/// overlap ended), re-check verified domains, purge tenants past retention.
+/// overlap ended), re-check verified domains, forget ended sessions and used tokens,
+/// purge tenants past retention.
 async fn housekeeping(state: CpState) {
     loop {
         tokio::time::sleep(state.settings.worker_interval).await;
@@ -195,6 +196,9 @@ async fn housekeeping(state: CpState) {
             Ok(report) if report.checked > 0 => tracing::info!(?report, "domains re-checked"),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "domain re-check failed"),
+        }
+        if let Err(err) = crate::identity::cleanup::purge_stale(&state.db).await {
+            tracing::warn!(error = %err, "purging ended sessions and used tokens failed");
         }
         match lifecycle::purge_expired(&state.provisioner).await {
             Ok(0) => {}

@@ -22,7 +22,7 @@ use super::{
 use crate::{
     catalog::{self, TenantRecord},
     error::Error,
-    identity::{onetime, users},
+    identity::{invitations, users},
     lifecycle, plans, usage,
 };
 
@@ -150,9 +150,9 @@ async fn list_invitations(
     State(state): State<CpState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<Vec<onetime::Invitation>>> {
+) -> ApiResult<Json<Vec<invitations::Invitation>>> {
     user.require(id, &[Role::Owner, Role::Manager])?;
-    Ok(Json(onetime::pending_invitations(&state.db, id).await?))
+    Ok(Json(invitations::pending_invitations(&state.db, id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,7 +167,7 @@ async fn invite(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<InviteRequest>,
-) -> ApiResult<(StatusCode, Json<onetime::Invitation>)> {
+) -> ApiResult<(StatusCode, Json<invitations::Invitation>)> {
     user.require(id, &[Role::Owner, Role::Manager])?;
     let mut c = Checks::default();
     let email = c
@@ -215,7 +215,7 @@ async fn invite(
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     let tx = state.db.begin().await?;
-    let invitation = onetime::send_invitation(
+    let invitation = invitations::send_invitation(
         &tx,
         &state.settings,
         (id, &tenant.display_name),
@@ -243,7 +243,7 @@ async fn revoke_invitation(
     ApiPath((id, invitation_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     user.require(id, &[Role::Owner, Role::Manager])?;
-    onetime::revoke_invitation(&state.db, id, invitation_id).await?;
+    invitations::revoke_invitation(&state.db, id, invitation_id).await?;
     catalog::audit(
         &state.db,
         &user.actor(),

@@ -14,10 +14,6 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chacha20poly1305::{
-    KeyInit, XChaCha20Poly1305, XNonce,
-    aead::{Aead, Payload},
-};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -26,55 +22,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tenant_runtime::auth::Claims;
 
+use super::sealing::Sealer;
 use crate::{
     catalog::stmt,
     config::Secret,
     error::{Error, Result},
 };
-
-/// Seals and opens private keys. The kid is bound in as associated data, so a sealed
-/// key cannot be passed off as another.
-struct Sealer(XChaCha20Poly1305);
-
-impl Sealer {
-    fn new(secret: &Secret) -> Self {
-        let key = Sha256::digest(secret.expose().as_bytes());
-        Self(XChaCha20Poly1305::new(&key))
-    }
-
-    fn seal(&self, kid: &str, plain: &[u8]) -> Result<Vec<u8>> {
-        let nonce_bytes = rand::random::<[u8; 24]>();
-        let nonce = XNonce::from(nonce_bytes);
-        let sealed = self
-            .0
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plain,
-                    aad: kid.as_bytes(),
-                },
-            )
-            .map_err(|_| Error::internal("sealing a signing key failed"))?;
-        Ok([nonce_bytes.as_slice(), &sealed].concat())
-    }
-
-    fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>> {
-        if sealed.len() < 24 {
-            return Err(Error::internal(format!("signing key {kid} is truncated")));
-        }
-        let (nonce, body) = sealed.split_at(24);
-        let nonce: [u8; 24] = nonce
-            .try_into()
-            .map_err(|_| Error::internal(format!("signing key {kid} is truncated")))?;
-        self.0
-            .decrypt(&XNonce::from(nonce), Payload { msg: body, aad: kid.as_bytes() })
-            .map_err(|_| {
-                Error::internal(format!(
-                    "signing key {kid} cannot be opened: SIGNING_KEY_SECRET differs from the one that sealed it"
-                ))
-            })
-    }
-}
 
 struct Verifier {
     key: DecodingKey,
