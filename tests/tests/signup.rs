@@ -143,6 +143,40 @@ async fn signup_serves_the_salon_on_its_subdomain_within_a_second() {
 async fn subdomain_availability_explains_itself() {
     let platform = Platform::new(0).await;
     let cp = platform.control_plane(control::settings()).await;
+    // The plan catalogue, with every limit.
+    let (status, plans) = cp.get("/api/v1/plans", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let codes: Vec<&str> = plans
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["free", "starter", "professional", "premium", "enterprise"]
+    );
+    let premium = &plans[3];
+    assert_eq!(
+        (
+            &premium["tier"],
+            &premium["price_cents"],
+            &premium["max_staff"],
+            &premium["max_bookings_per_month"]
+        ),
+        (&json!("dedicated"), &json!(24900), &json!(50), &Value::Null)
+    );
+    for key in [
+        "max_custom_domains",
+        "requests_per_second",
+        "transaction_fee_bps",
+        "support_level",
+    ] {
+        assert!(
+            plans.as_array().unwrap().iter().all(|p| !p[key].is_null()),
+            "{key}"
+        );
+    }
     for (name, status, code) in [
         ("fresh-salon", "available", None),
         ("admin", "reserved", None),

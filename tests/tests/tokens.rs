@@ -105,6 +105,22 @@ async fn the_runtime_refuses_every_kind_of_bad_token() {
         post(keys.sign(&other_aud).unwrap(), host.clone()).await,
         invalid
     );
+    // The control plane refuses it too (and tokens without a session).
+    assert_eq!(
+        cp.get("/api/v1/auth/me", Some(&keys.sign(&other_aud).unwrap()))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        cp.get(
+            "/api/v1/auth/me",
+            Some(&keys.sign(&claims(Some(acme_id), Role::Owner)).unwrap())
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
     let mut other_iss = claims(Some(acme_id), Role::Owner);
     other_iss.iss = "evil-issuer".into();
     assert_eq!(

@@ -121,9 +121,14 @@ async fn login(
     let email = c
         .required("email", body.email)
         .and_then(|e| c.parse("email", Email::parse(&e)));
-    let password = c
-        .required("password", body.password)
-        .filter(|p| p.len() <= 1024);
+    let password = c.required("password", body.password).filter(|p| {
+        // Bounds the hashing work one request can cause.
+        let ok = p.len() <= 1024;
+        if !ok {
+            c.fail("password", "too_long", "must be at most 1024 bytes");
+        }
+        ok
+    });
     let kind = session_kind(&mut c, body.session.as_deref());
     c.finish()?;
     let (Some(email), Some(password)) = (email, password) else {
