@@ -251,3 +251,62 @@ impl Settings {
         url.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServiceArgs {
+        ServiceArgs {
+            signing_key_secret: Some(Secret::new("s".repeat(40))),
+            public_url: None,
+            jwt_issuer: "iss".into(),
+            jwt_audience: "aud".into(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_days: 30,
+            key_rotation_overlap_secs: 1200,
+            login_max_failures: 5,
+            login_lockout_secs: 900,
+            dns_resolver: "127.0.0.1:5353, [::1]:53".into(),
+            cname_target: None,
+            domain_recheck_secs: 3600,
+            domain_grace_hours: 72,
+            tenant_retention_days: 30,
+            trusted_proxies: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn settings_from_args() {
+        let base = Hostname::parse("instudio.app").unwrap();
+        let s = Settings::from_args(base.clone(), args()).unwrap();
+        assert_eq!(s.cname_target.as_str(), "edge.instudio.app");
+        assert_eq!(s.public_url.as_str(), "https://app.instudio.app/");
+        assert_eq!(
+            s.dns,
+            DnsResolver::Servers(vec![
+                "127.0.0.1:5353".parse().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ])
+        );
+        assert_eq!(
+            s.link("/verify-email", "a b&c"),
+            "https://app.instudio.app/verify-email?token=a+b%26c"
+        );
+        assert!(
+            format!("{s:?}").contains("Secret(***)"),
+            "the secret never prints"
+        );
+
+        let mut short_overlap = args();
+        short_overlap.key_rotation_overlap_secs = 60;
+        assert!(Settings::from_args(base.clone(), short_overlap).is_err());
+        let mut no_secret = args();
+        no_secret.signing_key_secret = None;
+        assert!(Settings::from_args(base.clone(), no_secret).is_err());
+        let mut bad_dns = args();
+        bad_dns.dns_resolver = "dns.example".into();
+        assert!(Settings::from_args(base, bad_dns).is_err());
+        assert!("too-short".parse::<Secret>().is_err());
+    }
+}

@@ -179,6 +179,26 @@ impl TenantMeters {
             .collect()
     }
 
+    /// Forgets tenants not seen for `idle` whose counts were flushed, so the map holds
+    /// the tenants this instance serves, not every tenant it ever saw.
+    pub fn prune_idle(&self, idle: Duration) {
+        let now = Instant::now();
+        if let Ok(mut meters) = self.meters.write() {
+            meters.retain(|_, m| {
+                let recent = m
+                    .bucket
+                    .lock()
+                    .map(|b| now.saturating_duration_since(b.last) < idle)
+                    .unwrap_or(true);
+                recent || m.served.load(Ordering::Relaxed) + m.throttled.load(Ordering::Relaxed) > 0
+            });
+        }
+    }
+
+    pub fn tenants(&self) -> usize {
+        self.meters.read().map(|m| m.len()).unwrap_or(0)
+    }
+
     /// Puts counts back after a failed flush, so none are lost.
     pub fn restore(&self, counts: &[Counts]) {
         let Ok(meters) = self.meters.read() else {
@@ -228,6 +248,20 @@ mod tests {
         assert!(meters.drain().is_empty(), "drained");
         meters.restore(&counts);
         assert_eq!(meters.drain().len(), 2, "restored");
+    }
+
+    #[test]
+    fn idle_tenants_are_forgotten_once_flushed() {
+        let meters = TenantMeters::default();
+        let t = Uuid::new_v4();
+        meters.admit(t, 5, true).unwrap();
+        meters.prune_idle(Duration::ZERO);
+        assert_eq!(meters.tenants(), 1, "unflushed counts keep it");
+        meters.drain();
+        meters.prune_idle(Duration::from_secs(60));
+        assert_eq!(meters.tenants(), 1, "seen recently");
+        meters.prune_idle(Duration::ZERO);
+        assert_eq!(meters.tenants(), 0);
     }
 
     #[test]

@@ -9,6 +9,9 @@ use uuid::Uuid;
 
 use crate::limits::{Counts, TenantMeters};
 
+/// A tenant's meter (bucket and counts) is dropped after this long without requests.
+const IDLE_METER: Duration = Duration::from_secs(600);
+
 /// Adds `counts` to this month's usage. Tenants deleted meanwhile are skipped.
 pub async fn flush(catalog: &PgPool, counts: &[Counts]) -> Result<(), sqlx::Error> {
     if counts.is_empty() {
@@ -50,5 +53,6 @@ pub async fn flush_worker(catalog: PgPool, meters: Arc<TenantMeters>, interval: 
             tracing::warn!(error = %err, "flushing request usage failed; will retry");
             meters.restore(&counts);
         }
+        meters.prune_idle(IDLE_METER);
     }
 }
