@@ -52,7 +52,8 @@ fn renamed(err: ValidationError, field: &'static str) -> ValidationError {
     ValidationError { field, ..err }
 }
 
-#[derive(Debug, Deserialize)]
+// No Debug: it carries a secret that must never reach a log line.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChangePassword {
     current_password: String,
@@ -132,7 +133,8 @@ async fn change_password(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+// No Debug: it carries a secret that must never reach a log line.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TokenBody {
     token: String,
@@ -197,7 +199,8 @@ async fn request_reset(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+// No Debug: it carries a secret that must never reach a log line.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfirmReset {
     token: String,
@@ -240,7 +243,8 @@ async fn confirm_reset(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+// No Debug: it carries a secret that must never reach a log line.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AcceptInvitation {
     token: Option<String>,

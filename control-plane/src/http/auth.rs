@@ -91,7 +91,8 @@ pub(super) fn tokens_response(
     }
 }
 
-#[derive(Debug, Deserialize)]
+// No Debug: it carries a secret that must never reach a log line.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     email: Option<String>,
@@ -179,7 +180,8 @@ async fn login(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+// No Debug: it carries a secret that must never reach a log line.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
     refresh_token: Option<String>,

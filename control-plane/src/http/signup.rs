@@ -29,7 +29,8 @@ pub fn router() -> Router<CpState> {
         .route("/api/v1/signup/subdomain-availability", get(availability))
 }
 
-#[derive(Debug, Deserialize)]
+// No Debug: it carries a secret that must never reach a log line.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SignupRequest {
     owner_name: Option<String>,
