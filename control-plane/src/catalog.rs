@@ -27,13 +27,18 @@ pub struct TenantRecord {
     pub schema_name: Option<String>,
     pub schema_version: Option<String>,
     pub hosts: Vec<String>,
+    /// The locale and time zone chosen at signup, applied when provisioned.
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    /// When a cancelled tenant's data is due to be dropped.
+    pub delete_after: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const TENANT_SELECT: &str = "SELECT t.id, t.slug, t.display_name, t.status, t.plan_code,
+pub(crate) const TENANT_SELECT: &str = "SELECT t.id, t.slug, t.display_name, t.status, t.plan_code,
         t.desired_tier, t.placement_kind, t.pool_name, t.database_name, t.schema_name,
-        t.schema_version, t.created_at, t.updated_at,
+        t.schema_version, t.locale, t.time_zone, t.delete_after, t.created_at, t.updated_at,
         COALESCE((SELECT array_agg(d.hostname ORDER BY d.kind DESC, d.hostname)
                   FROM platform.tenant_domains d WHERE d.tenant_id = t.id), '{}') AS hosts
      FROM platform.tenants t";
@@ -41,6 +46,16 @@ const TENANT_SELECT: &str = "SELECT t.id, t.slug, t.display_name, t.status, t.pl
 pub async fn find_tenant<C: ConnectionTrait>(conn: &C, slug: &str) -> Result<Option<TenantRecord>> {
     let sql = format!("{TENANT_SELECT} WHERE t.slug = $1");
     Ok(TenantRecord::find_by_statement(stmt(&sql, [slug.into()]))
+        .one(conn)
+        .await?)
+}
+
+pub async fn find_tenant_by_id<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<TenantRecord>> {
+    let sql = format!("{TENANT_SELECT} WHERE t.id = $1");
+    Ok(TenantRecord::find_by_statement(stmt(&sql, [id.into()]))
         .one(conn)
         .await?)
 }
@@ -73,6 +88,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// A signed-in person, with where the request came from.
+    pub fn user(id: Uuid, client: &crate::identity::ClientInfo) -> Self {
+        Self {
+            name: format!("user:{id}"),
+            ip: client.ip,
+            user_agent: client.user_agent.clone(),
+        }
+    }
+
     pub fn cli() -> Self {
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         Self {

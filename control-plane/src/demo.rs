@@ -10,6 +10,12 @@ use crate::{
 };
 
 pub const DEMO_SLUG: &str = "demo";
+/// The demo salon's owner, created by `dev` (a local-only account).
+pub const DEMO_OWNER_EMAIL: &str = "owner@lumiere.example";
+pub const DEMO_OWNER_PASSWORD: &str = "Lumiere-Owner-2026";
+/// The platform admin `dev` creates (a local-only account).
+pub const DEV_ADMIN_EMAIL: &str = "admin@instudio.example";
+pub const DEV_ADMIN_PASSWORD: &str = "InStudio-Admin-2026";
 
 /// Creates and seeds the demo salon unless it exists already.
 pub async fn ensure_demo_salon(provisioner: &LocalProvisioner) -> anyhow::Result<TenantRecord> {

@@ -15,7 +15,10 @@ use tenancy::{DatabaseName, Hostname, PoolName, provision};
 use tenant_runtime::{DbUrl, RuntimeConfig};
 use url::Url;
 
-use crate::catalog::stmt;
+use crate::{
+    catalog::stmt,
+    config::{Secret, Settings},
+};
 
 /// A private PostgreSQL cluster `dev` started: it is stopped when this is dropped, so
 /// `dev` leaves no server behind however it ends.
@@ -231,12 +234,59 @@ pub async fn prepare_catalog(
     Ok(())
 }
 
-/// The runtime configuration `dev` serves with.
+/// A runtime configuration that verifies tokens with a fixed public key.
 pub fn runtime_config(url: &DbUrl, port: u16, public_key_pem: String) -> RuntimeConfig {
     let mut config = RuntimeConfig::new(url.clone());
     config.listen = SocketAddr::from(([127, 0, 0, 1], port));
     config.jwt.public_key_pem = Some(public_key_pem);
     config
+}
+
+/// The runtime configuration `dev` serves with: tokens verified through the control
+/// plane's JWKS.
+pub fn runtime_config_jwks(
+    url: &DbUrl,
+    port: u16,
+    control_plane_port: u16,
+) -> anyhow::Result<RuntimeConfig> {
+    let mut config = RuntimeConfig::new(url.clone());
+    config.listen = SocketAddr::from(([127, 0, 0, 1], port));
+    config.jwt.jwks_url = Some(Url::parse(&format!(
+        "http://127.0.0.1:{control_plane_port}/.well-known/jwks.json"
+    ))?);
+    config.jwt.jwks_min_refetch = Duration::from_secs(1);
+    Ok(config)
+}
+
+/// The secret that seals `dev`'s signing keys: made once under the state directory
+/// (mode 0600) and reused, so keys survive restarts.
+pub fn signing_key_secret(state_dir: &Path) -> anyhow::Result<Secret> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let dir = state_dir.join("keys");
+    let path = dir.join("signing-key-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(Secret::new(existing.trim()));
+    }
+    std::fs::create_dir_all(&dir)?;
+    let secret = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 48]>());
+    std::fs::write(&path, &secret)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(Secret::new(secret))
+}
+
+/// The control plane settings `dev` serves with.
+pub fn settings(
+    base: &Hostname,
+    control_plane_port: u16,
+    state_dir: &Path,
+) -> anyhow::Result<Settings> {
+    let mut settings = Settings::new(base.clone(), signing_key_secret(state_dir)?)?;
+    settings.public_url = Url::parse(&format!("http://127.0.0.1:{control_plane_port}/"))?;
+    Ok(settings)
 }
 
 pub fn demo_host(base: &Hostname, port: u16) -> String {

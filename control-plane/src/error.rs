@@ -1,4 +1,5 @@
-//! Errors of the control plane's services.
+//! Errors of the control plane's services. The HTTP layer maps each to a status and a
+//! stable code (`http::error`); nothing here carries database text to a client.
 
 use tenancy::ValidationError;
 
@@ -10,12 +11,64 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     #[error("tenant {0} not found")]
     TenantNotFound(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller is not (or no longer) signed in; the code says why.
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    /// Signed in, but not allowed.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// Too many attempts: try again after this many seconds.
+    #[error("{message}")]
+    TooManyAttempts {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// The tenant's plan does not allow more of `limit`.
+    #[error("the {plan} plan allows at most {allowed} {limit}")]
+    PlanLimit {
+        limit: &'static str,
+        plan: String,
+        allowed: i64,
+    },
     #[error("no shared pool has room for another tenant")]
     NoPoolCapacity,
     #[error("provisioning failed: {0}")]
     Provisioning(#[source] tenancy::Error),
     #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
+    /// A failure that is ours (crypto, a corrupt row): logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        Self::Internal(err.to_string())
+    }
 }
 
 impl From<tenancy::Error> for Error {
@@ -29,3 +82,11 @@ impl From<tenancy::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether a database error is a unique-constraint violation (a conflict, not a failure).
+pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

@@ -7,20 +7,18 @@ use clap::{Parser, Subcommand};
 use control_plane::{
     LocalProvisioner, NewTenant,
     catalog::{self, Actor, TenantRecord},
-    config::{DatabaseArgs, PlatformArgs, ServeArgs},
+    config::{DatabaseArgs, PlatformArgs, Secret, ServeArgs, Settings},
     demo, dev,
     http::ControlPlane,
-    keys::KeyPair,
+    identity::{
+        ClientInfo, KeyRing, SessionKind, keyring::TokenSettings, password::NewPassword, sessions,
+        users,
+    },
     slots,
 };
 use sea_orm::{Database, DatabaseConnection};
-use tenancy::{TenantStatus, provision::PoolStatus};
-use tenant_runtime::{
-    Application, DbUrl,
-    auth::{Claims, Role},
-    shutdown_signal, telemetry,
-};
-use uuid::Uuid;
+use tenancy::{Email, TenantStatus, provision::PoolStatus};
+use tenant_runtime::{Application, DbUrl, auth::Role, shutdown_signal, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(name = "control-plane", version, about = "InStudio control plane")]
@@ -36,7 +34,7 @@ enum Command {
     /// Apply every pending catalog migration.
     Migrate,
     /// Serve the control plane API and keep the slot pool warm.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Start the whole platform locally: PostgreSQL, control plane, runtime, demo salon.
     Dev(DevArgs),
     /// Create, inspect and change tenants.
@@ -45,6 +43,34 @@ enum Command {
     /// Shared pools and their warm slots.
     #[command(subcommand)]
     Pools(PoolsCommand),
+    /// Platform admins.
+    #[command(subcommand)]
+    Admins(AdminsCommand),
+    /// Access-token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminsCommand {
+    /// Create a platform admin. The password comes from INSTUDIO_ADMIN_PASSWORD, or is
+    /// read from standard input.
+    Create {
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Start signing with a new key; the old one verifies for the overlap.
+    Rotate {
+        #[arg(long, env = "SIGNING_KEY_SECRET", hide_env_values = true)]
+        signing_key_secret: Secret,
+        #[arg(long, env = "KEY_ROTATION_OVERLAP_SECS", default_value_t = 1200)]
+        overlap_secs: u64,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -132,10 +158,12 @@ async fn main() -> anyhow::Result<()> {
             tenancy::provision::migrate_platform(&db).await?;
             println!("catalog migrated");
         }
-        Command::Serve(args) => serve(&cli.db.database_url, args).await?,
+        Command::Serve(args) => serve(&cli.db.database_url, *args).await?,
         Command::Dev(args) => run_dev(cli.db.database_url, args).await?,
         Command::Tenants(cmd) => tenants(&cli.db.database_url, cmd).await?,
         Command::Pools(cmd) => pools(&cli.db.database_url, cmd).await?,
+        Command::Admins(cmd) => admins(&cli.db.database_url, cmd).await?,
+        Command::Keys(cmd) => keys(&cli.db.database_url, cmd).await?,
     }
     Ok(())
 }
@@ -153,15 +181,14 @@ fn server_url(url: &DbUrl) -> url::Url {
 async fn serve(url: &DbUrl, args: ServeArgs) -> anyhow::Result<()> {
     let db = connect(url).await?;
     tenancy::provision::migrate_platform(&db).await?;
-    let provisioner = LocalProvisioner::new(db, server_url(url), args.platform.base_domain()?);
+    let base = args.platform.base_domain()?;
+    let settings = Settings::from_args(base.clone(), args.service)?;
+    let provisioner = LocalProvisioner::new(db, server_url(url), base.clone());
     // PROVISIONER=kube: the operator places tenants; mirror its reports, sync the Tenants.
-    let _kube = control_plane::kube::spawn_if_configured(
-        provisioner.db(),
-        args.platform.base_domain()?,
-        Duration::from_secs(300),
-    )
-    .await?;
-    let service = ControlPlane::build(&provisioner, args.listen).await?;
+    let _kube =
+        control_plane::kube::spawn_if_configured(provisioner.db(), base, Duration::from_secs(300))
+            .await?;
+    let service = ControlPlane::build(&provisioner, settings, args.listen).await?;
     tracing::info!(addr = %service.local_addr()?, "control plane listening");
     service.run_with_shutdown(shutdown_signal()).await?;
     Ok(())
@@ -185,19 +212,32 @@ async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
     } else {
         args.platform.base_domain()?
     };
-    let provisioner = LocalProvisioner::new(db, server_url(&url), base.clone());
+    let provisioner = LocalProvisioner::new(db.clone(), server_url(&url), base.clone());
     let demo = demo::ensure_demo_salon(&provisioner).await?;
-    let keys = KeyPair::load_or_create(&args.state_dir.join("keys"))?;
+    let owner_email = Email::parse(demo::DEMO_OWNER_EMAIL)?;
+    let admin_email = Email::parse(demo::DEV_ADMIN_EMAIL)?;
+    users::ensure(
+        &db,
+        &owner_email,
+        "Lucía Martín",
+        &NewPassword::parse(demo::DEMO_OWNER_PASSWORD, &[])?,
+        Some(demo.id),
+        Role::Owner,
+    )
+    .await?;
+    users::ensure(
+        &db,
+        &admin_email,
+        "Platform Admin",
+        &NewPassword::parse(demo::DEV_ADMIN_PASSWORD, &[])?,
+        None,
+        Role::PlatformAdmin,
+    )
+    .await?;
 
-    let runtime = Application::build(dev::runtime_config(
-        &url,
-        args.runtime_port,
-        keys.public_pem.clone(),
-    ))
-    .await
-    .with_context(|| format!("binding the runtime to port {}", args.runtime_port))?;
     let control = ControlPlane::build(
         &provisioner,
+        dev::settings(&base, args.control_plane_port, &args.state_dir)?,
         SocketAddr::from(([127, 0, 0, 1], args.control_plane_port)),
     )
     .await
@@ -207,17 +247,34 @@ async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
             args.control_plane_port
         )
     })?;
-    let now = chrono::Utc::now().timestamp();
-    let token = keys.sign(&Claims {
-        sub: "demo-owner".into(),
-        tenant_id: Some(demo.id),
-        role: Role::Owner,
-        exp: now + 12 * 3600,
-        iat: now,
-        jti: Uuid::new_v4().to_string(),
-        iss: "instudio-control-plane".into(),
-        aud: "instudio".into(),
-    })?;
+    let runtime = Application::build(dev::runtime_config_jwks(
+        &url,
+        args.runtime_port,
+        args.control_plane_port,
+    )?)
+    .await
+    .with_context(|| format!("binding the runtime to port {}", args.runtime_port))?;
+    // A long-lived token for trying the salon API by hand, in a real session of the
+    // demo owner (signing out revokes it at the control plane).
+    let owner = users::find_by_email(&db, &owner_email)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the demo owner is missing"))?;
+    let state = control.state();
+    let session = sessions::start(
+        &db,
+        &state.keys,
+        &state.settings,
+        &owner,
+        SessionKind::Bearer,
+        &ClientInfo::default(),
+    )
+    .await?;
+    let token = sessions::access_token(
+        &control.key_ring(),
+        &owner,
+        session.session_id,
+        Duration::from_secs(12 * 3600),
+    )?;
     let demo_url = dev::demo_host(&base, args.runtime_port);
     println!(
         "\nInStudio is running locally (no Kubernetes).\n\
@@ -229,7 +286,17 @@ async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
          \n  owner token     (12 h) export TOKEN={token}\
          \n\n  try: curl -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\
          \n         -d '{{\"name\":\"Retiro\"}}' {demo_url}api/v1/locations\
+         \n\n  sign in (POST http://127.0.0.1:{cp}/api/v1/auth/login):\
+         \n    platform admin  {admin_email} / {admin_pw}\
+         \n    salon owner     {owner_email} / {owner_pw}   (the demo salon)\
+         \n  e.g. curl -s -H 'Content-Type: application/json' \\\
+         \n         -d '{{\"email\":\"{admin_email}\",\"password\":\"{admin_pw}\"}}' \\\
+         \n         http://127.0.0.1:{cp}/api/v1/auth/login\
          \n\nPress Ctrl-C to stop.",
+        admin_email = demo::DEV_ADMIN_EMAIL,
+        admin_pw = demo::DEV_ADMIN_PASSWORD,
+        owner_email = demo::DEMO_OWNER_EMAIL,
+        owner_pw = demo::DEMO_OWNER_PASSWORD,
         cp = args.control_plane_port,
         rt = args.runtime_port,
     );
@@ -434,6 +501,74 @@ async fn pools(url: &DbUrl, cmd: PoolsCommand) -> anyhow::Result<()> {
         PoolsCommand::Refill => {
             let created = slots::refill_all(&db).await?;
             println!("{created} slot(s) created");
+        }
+    }
+    Ok(())
+}
+
+async fn admins(url: &DbUrl, cmd: AdminsCommand) -> anyhow::Result<()> {
+    let db = connect(url).await?;
+    match cmd {
+        AdminsCommand::Create { email, name } => {
+            let email = Email::parse(&email)?;
+            let raw = match std::env::var("INSTUDIO_ADMIN_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("password (10+ characters; read from standard input):");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let local = email
+                .as_str()
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let password = NewPassword::parse(&raw, &[&local])?;
+            let name = tenant_runtime::http::validate::name(name)
+                .map_err(|(_, msg)| anyhow::anyhow!("name {msg}"))?;
+            if users::ensure(&db, &email, &name, &password, None, Role::PlatformAdmin).await? {
+                println!("platform admin {email} created");
+            } else {
+                anyhow::bail!("an account with {email} exists already");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn keys(url: &DbUrl, cmd: KeysCommand) -> anyhow::Result<()> {
+    let db = connect(url).await?;
+    match cmd {
+        KeysCommand::Rotate {
+            signing_key_secret,
+            overlap_secs,
+        } => {
+            let ring = KeyRing::load(
+                db,
+                &signing_key_secret,
+                TokenSettings {
+                    issuer: String::new(),
+                    audience: String::new(),
+                    access_ttl: Duration::from_secs(900),
+                    overlap: Duration::from_secs(overlap_secs),
+                },
+            )
+            .await?;
+            let previous = ring.active_kid().unwrap_or_default();
+            let kid = ring.rotate().await?;
+            catalog::audit(
+                &connect(url).await?,
+                &Actor::cli(),
+                "signing_key.rotated",
+                ("signing_key", kid.clone()),
+                Some(serde_json::json!({ "active_kid": previous })),
+                Some(serde_json::json!({ "active_kid": kid, "overlap_secs": overlap_secs })),
+            )
+            .await?;
+            println!("signing with {kid}; {previous} verifies for {overlap_secs} s more");
         }
     }
     Ok(())

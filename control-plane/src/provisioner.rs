@@ -26,6 +26,9 @@ pub struct NewTenant {
     pub slug: TenantSlug,
     pub display_name: String,
     pub plan: PlanCode,
+    /// The salon's locale and IANA time zone (validated); the schema's defaults if unset.
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
 }
 
 impl NewTenant {
@@ -43,6 +46,8 @@ impl NewTenant {
             slug: TenantSlug::parse(slug)?,
             display_name: display_name.to_owned(),
             plan: plan.parse()?,
+            locale: None,
+            time_zone: None,
         })
     }
 }
@@ -58,6 +63,16 @@ pub struct LocalProvisioner {
 
 fn unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+impl NewTenant {
+    /// Rebuilds what a catalogued tenant was created from (to provision it later).
+    pub(crate) fn from_record(t: &TenantRecord) -> Result<Self> {
+        let mut new = Self::new(&t.slug, &t.display_name, &t.plan_code)?;
+        new.locale.clone_from(&t.locale);
+        new.time_zone.clone_from(&t.time_zone);
+        Ok(new)
+    }
 }
 
 impl LocalProvisioner {
@@ -96,22 +111,29 @@ impl LocalProvisioner {
             .ok_or_else(|| Error::TenantNotFound(new.slug.to_string()))
     }
 
-    async fn insert_tenant<C: ConnectionTrait>(
+    /// Inserts the catalog row of a new tenant (in `status`, no placement yet) and its
+    /// subdomain, inside the caller's transaction. Taken names are 409s.
+    pub(crate) async fn insert_tenant<C: ConnectionTrait>(
         &self,
         conn: &C,
         id: Uuid,
         new: &NewTenant,
+        status: TenantStatus,
     ) -> Result<()> {
         let host = Hostname::subdomain(new.slug.as_str(), &self.base_domain)?;
         conn.execute_raw(stmt(
-            "INSERT INTO platform.tenants (id, slug, display_name, status, plan_code, desired_tier)
-             VALUES ($1, $2, $3, 'provisioning', $4, $5)",
+            "INSERT INTO platform.tenants
+                 (id, slug, display_name, status, plan_code, desired_tier, locale, time_zone)
+             VALUES ($1, $2, $3, $6, $4, $5, $7, $8)",
             [
                 id.into(),
                 new.slug.as_str().into(),
                 new.display_name.clone().into(),
                 new.plan.as_str().into(),
                 new.plan.tier().as_str().into(),
+                status.as_str().into(),
+                new.locale.clone().into(),
+                new.time_zone.clone().into(),
             ],
         ))
         .await
@@ -141,19 +163,36 @@ impl LocalProvisioner {
     async fn create_shared(&self, new: &NewTenant, actor: &Actor) -> Result<Uuid> {
         let id = Uuid::now_v7();
         let tx = self.db.begin().await?;
-        self.insert_tenant(&tx, id, new).await?;
-        let pool = PoolStatus::list(&tx)
+        self.insert_tenant(&tx, id, new, TenantStatus::Provisioning)
+            .await?;
+        self.place_shared(&tx, id, new, actor).await?;
+        tx.commit().await?;
+        self.refill.notify_one();
+        Ok(id)
+    }
+
+    /// Places tenant `id` (catalogued, not yet placed) in a warm slot of the least
+    /// loaded shared pool and makes it active, inside the caller's transaction. Call
+    /// [`LocalProvisioner::slot_claimed`] after committing.
+    pub(crate) async fn place_shared(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        id: Uuid,
+        new: &NewTenant,
+        actor: &Actor,
+    ) -> Result<()> {
+        let pool = PoolStatus::list(tx)
             .await?
             .into_iter()
             .find(PoolStatus::has_room)
             .ok_or(Error::NoPoolCapacity)?;
         let pool = PoolName::parse(&pool.name)?;
         let schema = SchemaName::for_tenant(&new.slug);
-        let (version, source) = match provision::claim_slot(&tx, &pool, &schema).await? {
+        let (version, source) = match provision::claim_slot(tx, &pool, &schema).await? {
             Some(version) => (version, "warm_slot"),
-            None => (provision::migrate_schema(&tx, &schema).await?, "cold"),
+            None => (provision::migrate_schema(tx, &schema).await?, "cold"),
         };
-        init_salon(&tx, &schema, &new.display_name).await?;
+        init_salon(tx, &schema, new).await?;
         tx.execute_raw(stmt(
             "UPDATE platform.tenants SET placement_kind = 'shared', pool_name = $2,
                  schema_name = $3, schema_version = $4, status = 'active', updated_at = now()
@@ -167,10 +206,10 @@ impl LocalProvisioner {
         ))
         .await?;
         let details = json!({ "pool": pool.as_str(), "schema": schema.as_str(), "source": source });
-        catalog::record_operation(&tx, Some(id), "provision", actor, None, Ok(details.clone()))
+        catalog::record_operation(tx, Some(id), "provision", actor, None, Ok(details.clone()))
             .await?;
         catalog::audit(
-            &tx,
+            tx,
             actor,
             "tenant.create",
             ("tenant", id.to_string()),
@@ -178,15 +217,82 @@ impl LocalProvisioner {
             Some(details),
         )
         .await?;
-        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tells the refill worker a slot was taken (after the claiming transaction commits).
+    pub(crate) fn slot_claimed(&self) {
         self.refill.notify_one();
-        Ok(id)
+    }
+
+    /// Provisions a tenant that waited for payment: shared plans claim a warm slot,
+    /// dedicated plans get their database. The tenant is active when this returns. A
+    /// failure leaves it `provisioning` (with the failed operation on record), so it can
+    /// be retried.
+    #[tracing::instrument(skip(self, actor))]
+    pub async fn provision_pending(&self, id: Uuid, actor: &Actor) -> Result<TenantRecord> {
+        let tenant = catalog::find_tenant_by_id(&self.db, id)
+            .await?
+            .ok_or_else(|| Error::TenantNotFound(id.to_string()))?;
+        let from: TenantStatus = tenant.status.parse()?;
+        if !matches!(
+            from,
+            TenantStatus::PendingPayment | TenantStatus::Provisioning
+        ) {
+            return Err(Error::conflict(
+                "illegal_transition",
+                format!("tenant {} is {from} and cannot be provisioned", tenant.slug),
+            ));
+        }
+        if from == TenantStatus::PendingPayment {
+            self.set_status(
+                &tenant.slug,
+                TenantStatus::Provisioning,
+                actor,
+                Some("payment confirmed"),
+            )
+            .await?;
+        }
+        let new = NewTenant::from_record(&tenant)?;
+        match new.plan.tier() {
+            Tier::Shared => {
+                let tx = self.db.begin().await?;
+                self.place_shared(&tx, id, &new, actor).await?;
+                tx.commit().await?;
+                self.slot_claimed();
+            }
+            Tier::Dedicated => {
+                let database = DatabaseName::for_tenant(&new.slug);
+                let schema = SchemaName::for_tenant(&new.slug);
+                if let Err(err) = self
+                    .place_dedicated(id, &new, &database, &schema, actor)
+                    .await
+                {
+                    tracing::error!(error = %err, "dedicated provisioning failed");
+                    let _ = provision::drop_database(&self.db, &database).await;
+                    catalog::record_operation(
+                        &self.db,
+                        Some(id),
+                        "provision",
+                        actor,
+                        None,
+                        Err(err.to_string()),
+                    )
+                    .await?;
+                    return Err(err);
+                }
+            }
+        }
+        catalog::find_tenant_by_id(&self.db, id)
+            .await?
+            .ok_or_else(|| Error::TenantNotFound(id.to_string()))
     }
 
     async fn create_dedicated(&self, new: &NewTenant, actor: &Actor) -> Result<Uuid> {
         let id = Uuid::now_v7();
         let tx = self.db.begin().await?;
-        self.insert_tenant(&tx, id, new).await?;
+        self.insert_tenant(&tx, id, new, TenantStatus::Provisioning)
+            .await?;
         tx.commit().await?;
 
         let database = DatabaseName::for_tenant(&new.slug);
@@ -233,7 +339,7 @@ impl LocalProvisioner {
         let tenant_db =
             sea_orm::Database::connect(provision::database_url(&self.server, database).as_str())
                 .await?;
-        let seeded = init_salon(&tenant_db, schema, &new.display_name).await;
+        let seeded = init_salon(&tenant_db, schema, new).await;
         tenant_db.close().await?;
         seeded?;
         let tx = self.db.begin().await?;
@@ -399,13 +505,22 @@ impl LocalProvisioner {
 }
 
 /// Writes the salon's first profile row into its fresh schema.
-async fn init_salon<C: ConnectionTrait>(conn: &C, schema: &SchemaName, name: &str) -> Result<()> {
+async fn init_salon<C: ConnectionTrait>(
+    conn: &C,
+    schema: &SchemaName,
+    new: &NewTenant,
+) -> Result<()> {
     conn.execute_raw(stmt(
         &format!(
-            "INSERT INTO {}.salon_settings (name) VALUES ($1)",
+            "INSERT INTO {}.salon_settings (name, locale, time_zone)
+             VALUES ($1, COALESCE($2, 'es'), COALESCE($3, 'Europe/Madrid'))",
             schema.quoted()
         ),
-        [name.into()],
+        [
+            new.display_name.clone().into(),
+            new.locale.clone().into(),
+            new.time_zone.clone().into(),
+        ],
     ))
     .await?;
     Ok(())

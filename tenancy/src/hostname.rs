@@ -17,12 +17,28 @@ fn invalid(code: &'static str, message: &str) -> ValidationError {
 }
 
 impl Hostname {
-    /// Parses a hostname a person typed (a custom domain, say): no port, path or scheme.
+    /// Parses a hostname a person typed (a custom domain, say): no port, path or scheme,
+    /// and no internationalized label that passes for another name (`аcme.com` with a
+    /// Cyrillic `а`).
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         if raw.contains(':') {
             return Err(invalid("has_port", "must not include a port or scheme"));
         }
-        Self::normalize(raw)
+        let host = Self::normalize(raw)?;
+        if host.0.contains("xn--") {
+            let latin_tld = host
+                .0
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| !tld.starts_with("xn--"));
+            let (unicode, _) = idna::domain_to_unicode(&host.0);
+            for label in unicode.split('.') {
+                if let Some(why) = crate::confusable::lookalike(label, latin_tld) {
+                    return Err(invalid("lookalike", &format!("a label {why}")));
+                }
+            }
+        }
+        Ok(host)
     }
 
     /// Parses the value of an HTTP `Host` header (or a trusted proxy's forwarded host):
@@ -54,19 +70,17 @@ impl Hostname {
         if raw.contains(['/', '?', '#', '@', ' ', '\\']) {
             return Err(invalid("invalid_characters", "must be a bare host name"));
         }
-        // IDNA refuses over-long names and labels too, but with a vaguer code: say what
-        // is wrong.
-        if raw.is_ascii() && raw.len() > MAX_LEN {
-            return Err(invalid("too_long", "must be at most 253 characters"));
-        }
-        if raw
-            .split('.')
-            .any(|label| label.is_ascii() && label.len() > MAX_LABEL)
-        {
-            return Err(invalid(
-                "invalid_label",
-                "each label must be 1 to 63 characters",
-            ));
+        // Plain ASCII names get the precise length errors (IDNA would only say "invalid").
+        if raw.is_ascii() {
+            if raw.len() > MAX_LEN {
+                return Err(invalid("too_long", "must be at most 253 characters"));
+            }
+            if raw.split('.').any(|l| l.len() > MAX_LABEL) {
+                return Err(invalid(
+                    "invalid_label",
+                    "each label must be 1 to 63 characters",
+                ));
+            }
         }
         let ascii = idna::domain_to_ascii_strict(raw)
             .map_err(|_| invalid("invalid_idna", "is not a valid internationalized name"))?;
@@ -176,6 +190,8 @@ mod tests {
             ("-acme.com", "invalid_idna"),
             ("127.0.0.1", "ip_literal"),
             ("a..b", "invalid_idna"),
+            ("аcme.com", "lookalike"),
+            ("xn--80ak6aa92e.com", "lookalike"),
         ];
         for (raw, code) in cases {
             let e = Hostname::parse(raw).unwrap_err();

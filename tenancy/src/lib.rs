@@ -4,6 +4,7 @@
 //! Raw strings never reach SQL: identifiers are built from these types only, and always
 //! quoted.
 
+mod confusable;
 #[cfg(feature = "kube")]
 pub mod crd;
 mod email;

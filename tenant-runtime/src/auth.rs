@@ -1,6 +1,7 @@
-//! Access tokens: JWTs signed by the control plane with an asymmetric key. A token is
-//! good only on the host of the tenant it names; a bad token is an error, never treated
-//! as "not signed in".
+//! Access tokens: JWTs signed by the control plane with an asymmetric key, found by the
+//! token's `kid` in the control plane's JWKS (`JWKS_URL`) or, for tokens without one, the
+//! fixed public key of `JWT_PUBLIC_KEY_FILE`. A token is good only on the host of the
+//! tenant it names; a bad token is an error, never treated as "not signed in".
 
 use axum::{
     extract::FromRequestParts,
@@ -10,7 +11,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{AppState, config::JwtConfig, error::ApiError, routing::TenantContext};
+use std::sync::Arc;
+
+use crate::{
+    AppState, config::JwtConfig, error::ApiError, jwks::JwksCache, routing::TenantContext,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -21,6 +26,32 @@ pub enum Role {
     Receptionist,
     Staff,
     Customer,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::PlatformAdmin,
+        Role::Owner,
+        Role::Manager,
+        Role::Receptionist,
+        Role::Staff,
+        Role::Customer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::PlatformAdmin => "platform_admin",
+            Role::Owner => "owner",
+            Role::Manager => "manager",
+            Role::Receptionist => "receptionist",
+            Role::Staff => "staff",
+            Role::Customer => "customer",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,25 +65,31 @@ pub struct Claims {
     pub jti: String,
     pub iss: String,
     pub aud: String,
+    /// The control plane session the token belongs to (absent in tokens minted by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
-/// Verifies tokens against the issuer's public key.
+/// Verifies tokens against the issuer's keys: the JWKS by `kid`, or a fixed key.
 pub struct TokenVerifier {
-    key: Option<(DecodingKey, Algorithm)>,
-    validation_template: (String, String),
+    fixed: Option<(DecodingKey, Algorithm)>,
+    jwks: Option<Arc<JwksCache>>,
+    issuer: String,
+    audience: String,
 }
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier")
-            .field("algorithm", &self.key.as_ref().map(|(_, alg)| alg))
+            .field("fixed_key", &self.fixed.as_ref().map(|(_, alg)| alg))
+            .field("jwks", &self.jwks)
             .finish()
     }
 }
 
 impl TokenVerifier {
     pub fn new(config: &JwtConfig) -> anyhow::Result<Self> {
-        let key = match &config.public_key_pem {
+        let fixed = match &config.public_key_pem {
             None => None,
             Some(pem) => {
                 let pem = pem.as_bytes();
@@ -65,24 +102,45 @@ impl TokenVerifier {
                 }
             }
         };
+        let jwks = match &config.jwks_url {
+            Some(url) => Some(Arc::new(JwksCache::new(
+                url.clone(),
+                config.jwks_min_refetch,
+            )?)),
+            None => None,
+        };
         Ok(Self {
-            key,
-            validation_template: (config.issuer.clone(), config.audience.clone()),
+            fixed,
+            jwks,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
         })
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let (key, algorithm) = self.key.as_ref().ok_or(ApiError::InvalidToken)?;
+    /// The JWKS cache, when tokens are verified through one.
+    pub fn jwks(&self) -> Option<Arc<JwksCache>> {
+        self.jwks.clone()
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let header = decode_header(token).map_err(|_| ApiError::InvalidToken)?;
-        if header.alg != *algorithm {
+        let (key, algorithm) = match (&header.kid, &self.jwks, &self.fixed) {
+            (Some(kid), Some(jwks), fixed) => match jwks.key(kid).await? {
+                Some(found) => found,
+                None => fixed.clone().ok_or(ApiError::InvalidToken)?,
+            },
+            (_, _, Some(fixed)) => fixed.clone(),
+            _ => return Err(ApiError::InvalidToken),
+        };
+        if header.alg != algorithm {
             return Err(ApiError::InvalidToken);
         }
-        let mut validation = Validation::new(*algorithm);
-        validation.set_issuer(&[&self.validation_template.0]);
-        validation.set_audience(&[&self.validation_template.1]);
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
-        decode::<Claims>(token, key, &validation)
+        decode::<Claims>(token, &key, &validation)
             .map(|data| data.claims)
             .map_err(|err| {
                 tracing::debug!(error = %err, "token refused");
@@ -124,7 +182,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::InvalidToken)?;
-        let claims = state.tokens.verify(token.trim())?;
+        let claims = state.tokens.verify(token.trim()).await?;
         if claims.tenant_id != Some(route.tenant_id) {
             return Err(ApiError::WrongTenant);
         }

@@ -51,8 +51,14 @@ impl std::str::FromStr for DbUrl {
 /// How the runtime verifies access tokens.
 #[derive(Clone, Default)]
 pub struct JwtConfig {
-    /// PEM public key (Ed25519 or P-256) of the token issuer.
+    /// PEM public key (Ed25519 or P-256) of the token issuer, for tokens without `kid`.
     pub public_key_pem: Option<String>,
+    /// The issuer's JWKS (`http://control-plane/.well-known/jwks.json`).
+    pub jwks_url: Option<Url>,
+    /// How often the JWKS is refreshed in the background.
+    pub jwks_refresh: Duration,
+    /// The least time between two fetches caused by an unknown `kid`.
+    pub jwks_min_refetch: Duration,
     pub issuer: String,
     pub audience: String,
 }
@@ -61,6 +67,7 @@ impl fmt::Debug for JwtConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtConfig")
             .field("public_key", &self.public_key_pem.as_ref().map(|_| "<pem>"))
+            .field("jwks_url", &self.jwks_url.as_ref().map(Url::as_str))
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()
@@ -93,6 +100,11 @@ pub struct RuntimeConfig {
     /// Key of guests' signed booking links (at least 32 bytes). Unset: a random key per
     /// process, so links stop working on restart.
     pub booking_link_secret: Option<String>,
+    /// Enforce each plan's requests a second (429 beyond it). Requests are counted for
+    /// usage either way.
+    pub rate_limit: bool,
+    /// How often request counts are added to the catalog's usage table.
+    pub usage_flush: Duration,
 }
 
 impl RuntimeConfig {
@@ -114,10 +126,15 @@ impl RuntimeConfig {
             statement_timeout: Duration::from_secs(5),
             jwt: JwtConfig {
                 public_key_pem: None,
+                jwks_url: None,
+                jwks_refresh: Duration::from_secs(300),
+                jwks_min_refetch: Duration::from_secs(5),
                 issuer: "instudio-control-plane".into(),
                 audience: "instudio".into(),
             },
             booking_link_secret: None,
+            rate_limit: true,
+            usage_flush: Duration::from_secs(10),
         }
     }
 
@@ -165,6 +182,15 @@ pub struct RuntimeArgs {
     /// Path of the token issuer's PEM public key.
     #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<std::path::PathBuf>,
+    /// The token issuer's JWKS (plain http inside the cluster, e.g.
+    /// `http://control-plane:8080/.well-known/jwks.json`).
+    #[arg(long, env = "JWKS_URL")]
+    pub jwks_url: Option<Url>,
+    #[arg(long, env = "JWKS_REFRESH_SECS", default_value_t = 300)]
+    pub jwks_refresh_secs: u64,
+    /// The least time between JWKS fetches caused by tokens with an unknown `kid`.
+    #[arg(long, env = "JWKS_MIN_REFETCH_MS", default_value_t = 5000)]
+    pub jwks_min_refetch_ms: u64,
     #[arg(long, env = "JWT_ISSUER", default_value = "instudio-control-plane")]
     pub jwt_issuer: String,
     #[arg(long, env = "JWT_AUDIENCE", default_value = "instudio")]
@@ -172,6 +198,11 @@ pub struct RuntimeArgs {
     /// Key of guests' signed booking links, at least 32 characters.
     #[arg(long, env = "BOOKING_LINK_SECRET", hide_env_values = true)]
     pub booking_link_secret: Option<String>,
+    /// Enforce each plan's requests a second.
+    #[arg(long, env = "RATE_LIMIT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rate_limit: bool,
+    #[arg(long, env = "USAGE_FLUSH_SECS", default_value_t = 10)]
+    pub usage_flush_secs: u64,
 }
 
 impl RuntimeArgs {
@@ -206,11 +237,30 @@ impl RuntimeArgs {
             anyhow::bail!("BOOKING_LINK_SECRET must be at least 32 characters");
         }
         config.booking_link_secret = self.booking_link_secret;
+        if let Some(url) = &self.jwks_url
+            && url.scheme() != "http"
+        {
+            anyhow::bail!(
+                "JWKS_URL must be an http:// URL inside the cluster (got {}); this build \
+                 fetches the JWKS without TLS",
+                url.scheme()
+            );
+        }
+        if public_key_pem.is_none() && self.jwks_url.is_none() {
+            tracing::warn!(
+                "neither JWKS_URL nor JWT_PUBLIC_KEY_FILE is set: every token is refused"
+            );
+        }
         config.jwt = JwtConfig {
             public_key_pem,
+            jwks_url: self.jwks_url,
+            jwks_refresh: Duration::from_secs(self.jwks_refresh_secs.max(1)),
+            jwks_min_refetch: Duration::from_millis(self.jwks_min_refetch_ms),
             issuer: self.jwt_issuer,
             audience: self.jwt_audience,
         };
+        config.rate_limit = self.rate_limit;
+        config.usage_flush = Duration::from_secs(self.usage_flush_secs.max(1));
         Ok(config)
     }
 }

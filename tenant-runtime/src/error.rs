@@ -66,6 +66,8 @@ pub enum ApiError {
         message: String,
         field: Option<&'static str>,
     },
+    #[error("too many requests for this salon's plan; slow down")]
+    RateLimited { retry_after_secs: u64 },
     #[error("the service is temporarily unavailable")]
     Unavailable,
     #[error("internal error")]
@@ -103,6 +105,7 @@ impl ApiError {
             Self::BadQuery(_) => (StatusCode::BAD_REQUEST, "bad_query"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -143,11 +146,14 @@ impl IntoResponse for ApiError {
             message: self.to_string(),
             fields,
         };
+        let retry_after = match self {
+            Self::RateLimited { retry_after_secs } => Some(HeaderValue::from(retry_after_secs)),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(HeaderValue::from_static("5")),
+            _ => None,
+        };
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        if let Some(value) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

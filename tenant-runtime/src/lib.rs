@@ -8,9 +8,12 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod jwks;
+pub mod limits;
 pub mod metrics;
 pub mod routing;
 pub mod telemetry;
+pub mod usage;
 
 use std::{
     future::{Future, IntoFuture},
@@ -39,6 +42,7 @@ use crate::{
     auth::TokenVerifier,
     booking::links::LinkSigner,
     db::{PoolSettings, TenantPools},
+    limits::TenantMeters,
     metrics::Metrics,
     routing::{RouteTable, RouteTableOptions},
 };
@@ -52,6 +56,7 @@ pub struct AppState {
     pub catalog: PgPool,
     pub tokens: Arc<TokenVerifier>,
     pub links: LinkSigner,
+    pub meters: Arc<TenantMeters>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -72,6 +77,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     _notifications: AbortOnDrop,
+    _background: Vec<AbortOnDrop>,
 }
 
 fn connect_options(url: &DbUrl) -> anyhow::Result<PgConnectOptions> {
@@ -133,6 +139,17 @@ impl Application {
             }
         };
         let listener = TcpListener::bind(config.listen).await?;
+        let meters = Arc::new(TenantMeters::default());
+        let mut background = vec![AbortOnDrop(tokio::spawn(usage::flush_worker(
+            catalog.clone(),
+            meters.clone(),
+            config.usage_flush,
+        )))];
+        if let Some(jwks) = tokens.jwks() {
+            background.push(AbortOnDrop(tokio::spawn(
+                jwks.refresh_worker(config.jwt.jwks_refresh),
+            )));
+        }
         let state = AppState {
             config: Arc::new(config),
             routes: routes.clone(),
@@ -140,6 +157,7 @@ impl Application {
             catalog,
             tokens,
             links,
+            meters,
             metrics: metrics.clone(),
         };
         let notifications = AbortOnDrop(tokio::spawn(routes.listen()));
@@ -149,6 +167,7 @@ impl Application {
             router,
             state,
             _notifications: notifications,
+            _background: background,
         })
     }
 
@@ -184,6 +203,12 @@ impl Application {
             () = deadline => Ok(()),
         };
         drop(self._notifications);
+        drop(self._background);
+        // What was counted since the last flush is not lost with the process.
+        let counts = self.state.meters.drain();
+        if let Err(err) = usage::flush(&self.state.catalog, &counts).await {
+            tracing::warn!(error = %err, "final usage flush failed");
+        }
         result
     }
 }

@@ -7,6 +7,9 @@
 
 pub mod bench;
 
+pub mod control;
+pub mod dns;
+
 use std::{sync::Arc, time::Duration};
 
 use axum::Router;
@@ -149,14 +152,27 @@ impl Platform {
                 jti: Uuid::new_v4().to_string(),
                 iss: "instudio-control-plane".into(),
                 aud: "instudio".into(),
+                sid: None,
             })
             .expect("sign")
     }
 
-    /// A runtime configuration for this platform, on an ephemeral port.
+    /// A runtime configuration for this platform, on an ephemeral port. Plan rate
+    /// limits are off (tests that hammer a free tenant would trip them); tests of the
+    /// limits turn them on.
     pub fn runtime_config(&self) -> RuntimeConfig {
         let mut config = dev::runtime_config(&self.db.url, 0, self.keys.public_pem.clone());
         config.route_ttl = Duration::from_secs(3600);
+        config.rate_limit = false;
+        config
+    }
+
+    /// A runtime configuration that verifies tokens through `jwks_url` only.
+    pub fn runtime_config_jwks(&self, jwks_url: url::Url) -> RuntimeConfig {
+        let mut config = self.runtime_config();
+        config.jwt.public_key_pem = None;
+        config.jwt.jwks_url = Some(jwks_url);
+        config.jwt.jwks_min_refetch = Duration::from_millis(50);
         config
     }
 
@@ -193,6 +209,12 @@ impl Runtime {
             .pool_max_idle_per_host(0)
             .build()
             .expect("client");
+        // Until LISTEN is in effect, the listener may still flush what requests cache.
+        let listening = eventually(Duration::from_secs(10), || async {
+            state.routes.is_listening()
+        })
+        .await;
+        assert!(listening, "the runtime never subscribed to route changes");
         Self {
             base,
             client,

@@ -703,6 +703,7 @@ async fn roles_see_and_do_only_their_part() {
             jti: "j".into(),
             iss: "instudio-control-plane".into(),
             aud: "instudio".into(),
+            sid: None,
         })
         .unwrap();
     let (status, page) = s.get("/api/v1/bookings", Some(&staff_token)).await;

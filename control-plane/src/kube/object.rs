@@ -117,6 +117,9 @@ mod tests {
             schema_name: None,
             schema_version: None,
             hosts: vec![],
+            locale: None,
+            time_zone: None,
+            delete_after: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

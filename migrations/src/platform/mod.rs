@@ -3,7 +3,11 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_catalog;
+mod m20261122_000001_identity;
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261121_000001_catalog::Migration)]
+    vec![
+        Box::new(m20261121_000001_catalog::Migration),
+        Box::new(m20261122_000001_identity::Migration),
+    ]
 }

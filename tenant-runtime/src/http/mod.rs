@@ -13,7 +13,7 @@ pub mod ops;
 mod pages;
 mod salon;
 mod staff;
-mod validate;
+pub mod validate;
 
 use axum::Router;
 use utoipa::{

@@ -1,4 +1,5 @@
-//! The request path up to the handler: host → route → status gate.
+//! The request path up to the handler: host → route → status gate → the plan's rate
+//! limit.
 
 pub mod host;
 pub mod table;
@@ -85,7 +86,19 @@ pub async fn route_tenant(State(state): State<AppState>, mut req: Request, next:
     };
     tracing::Span::current().record("tenant_id", tracing::field::display(route.tenant_id));
     let tier = route.target.as_ref().map(|t| t.tier);
-    let mut response = match gate(&route, req.method()) {
+    let admitted = gate(&route, req.method()).and_then(|()| {
+        state
+            .meters
+            .admit(
+                route.tenant_id,
+                route.requests_per_second,
+                state.config.rate_limit,
+            )
+            .map_err(|wait| ApiError::RateLimited {
+                retry_after_secs: crate::limits::retry_after_secs(wait),
+            })
+    });
+    let mut response = match admitted {
         Ok(()) => {
             req.extensions_mut().insert(TenantContext(route));
             next.run(req).await

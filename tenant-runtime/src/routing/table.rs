@@ -36,6 +36,8 @@ pub struct Route {
     pub target: Option<Target>,
     /// Set when the tenant's schema is at a version this build does not know: newer.
     pub schema_ahead: bool,
+    /// The plan's request rate limit, enforced per runtime instance.
+    pub requests_per_second: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +69,7 @@ struct RouteRow {
     schema_name: Option<String>,
     database_name: Option<String>,
     schema_version: Option<String>,
+    requests_per_second: i32,
 }
 
 impl RouteRow {
@@ -88,6 +91,7 @@ impl RouteRow {
             status: self.status.parse()?,
             target,
             schema_ahead,
+            requests_per_second: u32::try_from(self.requests_per_second.max(1)).unwrap_or(1),
         })
     }
 }
@@ -103,6 +107,8 @@ enum Mode {
 
 struct Inner {
     mode: Mode,
+    /// Set while `LISTEN tenant_routes` is in effect (after the cache was flushed for it).
+    listening: std::sync::atomic::AtomicBool,
     catalog: PgPool,
     persistent: bool,
     known_versions: HashSet<String>,
@@ -154,6 +160,7 @@ impl RouteTable {
         Self {
             inner: Arc::new(Inner {
                 mode,
+                listening: std::sync::atomic::AtomicBool::new(false),
                 catalog,
                 persistent: options.persistent_statements,
                 known_versions,
@@ -263,6 +270,13 @@ impl RouteTable {
         }
     }
 
+    /// Whether route changes are being received (so cached routes are trustworthy).
+    pub fn is_listening(&self) -> bool {
+        self.inner
+            .listening
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn cached_routes(&self) -> u64 {
         match &self.inner.mode {
             Mode::Multi(cache) => cache.entry_count(),
@@ -278,7 +292,11 @@ impl RouteTable {
     pub async fn listen(self) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.listen_once().await {
+            let outcome = self.listen_once().await;
+            self.inner
+                .listening
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            match outcome {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(err) => {
                     tracing::warn!(error = %err, "route notifications interrupted; retrying");
@@ -296,6 +314,9 @@ impl RouteTable {
         listener.listen(tenancy::ROUTES_CHANNEL).await?;
         // Anything cached before LISTEN took effect may be stale.
         self.invalidate_all();
+        self.inner
+            .listening
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         loop {
             match listener.try_recv().await? {
                 Some(notification) => match notification.payload().parse::<Uuid>() {
@@ -311,15 +332,19 @@ impl RouteTable {
 
 const ROUTE_SQL: &str = concat!(
     "SELECT t.id, t.slug, t.status, t.placement_kind, t.schema_name, ",
-    "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version ",
+    "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version, ",
+    "pl.requests_per_second ",
     "FROM platform.tenant_domains d JOIN platform.tenants t ON t.id = d.tenant_id ",
+    "JOIN platform.plans pl ON pl.code = t.plan_code ",
     "LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
     "WHERE d.hostname = $1 AND (d.kind = 'subdomain' OR d.verified_at IS NOT NULL)"
 );
 
 const PINNED_SQL: &str = concat!(
     "SELECT t.id, t.slug, t.status, t.placement_kind, t.schema_name, ",
-    "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version ",
-    "FROM platform.tenants t LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
+    "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version, ",
+    "pl.requests_per_second ",
+    "FROM platform.tenants t JOIN platform.plans pl ON pl.code = t.plan_code ",
+    "LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
     "WHERE t.slug = $1"
 );

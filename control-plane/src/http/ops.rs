@@ -1,7 +1,4 @@
-//! The control plane's HTTP service. For now: health, readiness and metrics, with the
-//! slot refill worker running beside it. Signup, identity and the admin API build on it.
-
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+//! Operations endpoints: service info, health, readiness and Prometheus metrics.
 
 use axum::{
     Json, Router,
@@ -15,17 +12,12 @@ use prometheus_client::{
     metrics::{family::Family, gauge::Gauge},
     registry::Registry,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use tenancy::provision::PoolStatus;
-use tokio::{net::TcpListener, task::JoinHandle};
-use tower_http::trace::TraceLayer;
 
-use crate::{
-    LocalProvisioner,
-    catalog::stmt,
-    slots::{RefillMetrics, refill_worker},
-};
+use super::CpState;
+use crate::{catalog::stmt, slots::RefillMetrics};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
@@ -38,38 +30,14 @@ struct PoolLabel {
 }
 
 #[derive(Debug)]
-struct Metrics {
+pub struct Metrics {
     registry: Registry,
     tenants: Family<StatusLabel, Gauge>,
     ready_slots: Family<PoolLabel, Gauge>,
 }
 
-#[derive(Debug, Clone)]
-struct CpState {
-    db: DatabaseConnection,
-    metrics: Arc<Metrics>,
-}
-
-#[derive(Debug)]
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// The control plane service, bound and ready to run.
-#[derive(Debug)]
-pub struct ControlPlane {
-    listener: TcpListener,
-    router: Router,
-    _refill: AbortOnDrop,
-}
-
-impl ControlPlane {
-    pub async fn build(provisioner: &LocalProvisioner, listen: SocketAddr) -> anyhow::Result<Self> {
-        let refill = RefillMetrics::default();
+impl Metrics {
+    pub fn new(refill: &RefillMetrics) -> Self {
         let mut registry = Registry::with_prefix("instudio_control_plane");
         let tenants = Family::<StatusLabel, Gauge>::default();
         let ready_slots = Family::<PoolLabel, Gauge>::default();
@@ -89,56 +57,26 @@ impl ControlPlane {
             "Failed refill passes",
             refill.failures.clone(),
         );
-        let state = CpState {
-            db: provisioner.db().clone(),
-            metrics: Arc::new(Metrics {
-                registry,
-                tenants,
-                ready_slots,
-            }),
-        };
-        let worker = tokio::spawn(refill_worker(
-            provisioner.db().clone(),
-            provisioner.refill_signal(),
-            Duration::from_secs(30),
-            refill,
-        ));
-        let router = Router::new()
-            .route(
-                "/",
-                get(|| async { Json(json!({ "service": "instudio-control-plane" })) }),
-            )
-            .route(
-                "/healthz",
-                get(|| async { Json(json!({ "status": "ok" })) }),
-            )
-            .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics))
-            .layer(TraceLayer::new_for_http())
-            .with_state(state);
-        let listener = TcpListener::bind(listen).await?;
-        Ok(Self {
-            listener,
-            router,
-            _refill: AbortOnDrop(worker),
-        })
-    }
-
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    pub async fn run_with_shutdown(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let (graceful, deadline) = tenant_runtime::graceful_with_deadline(shutdown);
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(graceful);
-        tokio::select! {
-            served = std::future::IntoFuture::into_future(served) => served,
-            () = deadline => Ok(()),
+        Self {
+            registry,
+            tenants,
+            ready_slots,
         }
     }
+}
+
+pub fn router() -> Router<CpState> {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { Json(json!({ "service": "instudio-control-plane" })) }),
+        )
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 async fn readyz(State(state): State<CpState>) -> impl IntoResponse {

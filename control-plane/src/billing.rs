@@ -1,0 +1,54 @@
+//! The seam to billing. A paid signup asks [`Billing`] to start a subscription; the
+//! tenant waits in `pending_payment` until billing confirms the payment and calls
+//! [`crate::lifecycle::payment_confirmed`]. The Stripe implementation comes with the
+//! billing work; until then [`ManualBilling`] leaves paid tenants waiting for an operator.
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{error::Result, plans::Plan};
+
+/// What billing needs to start charging a new tenant.
+#[derive(Debug, Clone)]
+pub struct SubscriptionRequest {
+    pub tenant_id: Uuid,
+    pub tenant_slug: String,
+    pub plan: Plan,
+    pub owner_email: String,
+}
+
+/// Where the payment stands after signup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Checkout {
+    /// The owner still has to pay (at `checkout_url`, when billing has one).
+    AwaitingPayment { checkout_url: Option<String> },
+}
+
+pub trait Billing: Send + Sync + std::fmt::Debug {
+    fn start_subscription<'a>(
+        &'a self,
+        request: &'a SubscriptionRequest,
+    ) -> BoxFuture<'a, Result<Checkout>>;
+}
+
+/// No payment provider: paid tenants wait until someone confirms their payment.
+#[derive(Debug, Clone, Default)]
+pub struct ManualBilling;
+
+impl Billing for ManualBilling {
+    fn start_subscription<'a>(
+        &'a self,
+        request: &'a SubscriptionRequest,
+    ) -> BoxFuture<'a, Result<Checkout>> {
+        Box::pin(async move {
+            tracing::info!(
+                tenant_id = %request.tenant_id,
+                plan = %request.plan.code,
+                "paid signup awaits payment (no payment provider configured)"
+            );
+            Ok(Checkout::AwaitingPayment { checkout_url: None })
+        })
+    }
+}

@@ -1,0 +1,212 @@
+//! The control plane's HTTP service: one module per area, each with `router()`, merged
+//! by [`api_router`]; background workers (slot refill; domain re-checks, retention and
+//! key reloads) run beside it.
+
+mod account;
+mod admin;
+mod auth;
+pub mod cookies;
+mod domains;
+pub mod error;
+pub mod extract;
+mod internal;
+mod ops;
+mod signup;
+mod tenants;
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use axum::Router;
+use sea_orm::DatabaseConnection;
+use tenant_runtime::limits::KeyedLimiter;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tower_http::trace::TraceLayer;
+
+pub use admin::{ADMIN_ROUTES, admin_routes};
+
+use crate::{
+    LocalProvisioner,
+    billing::{Billing, ManualBilling},
+    config::Settings,
+    domains::{self as domain_service, DnsVerifier},
+    identity::{KeyRing, keyring::TokenSettings, password},
+    lifecycle,
+    slots::{RefillMetrics, refill_worker},
+};
+
+/// Everything handlers share.
+#[derive(Debug, Clone)]
+pub struct CpState {
+    pub db: DatabaseConnection,
+    pub provisioner: LocalProvisioner,
+    pub settings: Arc<Settings>,
+    pub keys: Arc<KeyRing>,
+    pub billing: Arc<dyn Billing>,
+    pub dns: Arc<DnsVerifier>,
+    /// Sign-in, signup and reset attempts per client address.
+    pub attempts: Arc<KeyedLimiter<IpAddr>>,
+    /// Verified against for unknown addresses, so sign-in timing reveals nothing.
+    pub decoy_hash: Arc<String>,
+    metrics: Arc<ops::Metrics>,
+}
+
+#[derive(Debug)]
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The whole API.
+pub fn api_router() -> Router<CpState> {
+    Router::new()
+        .merge(ops::router())
+        .merge(auth::router())
+        .merge(internal::router())
+        .merge(signup::router())
+        .merge(tenants::router())
+        .merge(domains::router())
+        .merge(admin::router())
+        .fallback(|| async { error::ApiError::NotFound("route") })
+}
+
+/// The control plane service, bound and ready to run.
+#[derive(Debug)]
+pub struct ControlPlane {
+    listener: TcpListener,
+    router: Router,
+    state: CpState,
+    _workers: Vec<AbortOnDrop>,
+}
+
+impl ControlPlane {
+    pub async fn build(
+        provisioner: &LocalProvisioner,
+        settings: Settings,
+        listen: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        Self::build_with_billing(provisioner, settings, listen, Arc::new(ManualBilling)).await
+    }
+
+    pub async fn build_with_billing(
+        provisioner: &LocalProvisioner,
+        settings: Settings,
+        listen: SocketAddr,
+        billing: Arc<dyn Billing>,
+    ) -> anyhow::Result<Self> {
+        let refill = RefillMetrics::default();
+        let db = provisioner.db().clone();
+        let keys = Arc::new(
+            KeyRing::load(
+                db.clone(),
+                &settings.signing_key_secret,
+                TokenSettings {
+                    issuer: settings.issuer.clone(),
+                    audience: settings.audience.clone(),
+                    access_ttl: settings.access_ttl,
+                    overlap: settings.key_overlap,
+                },
+            )
+            .await?,
+        );
+        let state = CpState {
+            db: db.clone(),
+            provisioner: provisioner.clone(),
+            dns: Arc::new(DnsVerifier::new(&settings.dns)?),
+            attempts: Arc::new(KeyedLimiter::new(
+                settings.login_attempts_per_second,
+                settings.login_attempts_per_second.saturating_mul(4),
+            )),
+            decoy_hash: Arc::new(password::decoy_hash().await?),
+            settings: Arc::new(settings),
+            keys,
+            billing,
+            metrics: Arc::new(ops::Metrics::new(&refill)),
+        };
+        let workers = vec![
+            AbortOnDrop(tokio::spawn(refill_worker(
+                db,
+                provisioner.refill_signal(),
+                Duration::from_secs(30),
+                refill,
+            ))),
+            AbortOnDrop(tokio::spawn(housekeeping(state.clone()))),
+        ];
+        let router = api_router()
+            .layer(TraceLayer::new_for_http())
+            .with_state(state.clone());
+        let listener = TcpListener::bind(listen).await?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+            _workers: workers,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The signing keys (to mint tokens in `dev`, and in tests).
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        self.state.keys.clone()
+    }
+
+    pub fn state(&self) -> &CpState {
+        &self.state
+    }
+
+    pub async fn run_with_shutdown(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let (graceful, deadline) = tenant_runtime::graceful_with_deadline(shutdown);
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(graceful);
+        tokio::select! {
+            served = std::future::IntoFuture::into_future(served) => served,
+            () = deadline => Ok(()),
+        }
+    }
+}
+
+/// Periodic work: reload the signing keys (rotations by other replicas, keys whose
+/// overlap ended), re-check verified domains, forget ended sessions and used tokens,
+/// purge tenants past retention.
+async fn housekeeping(state: CpState) {
+    loop {
+        tokio::time::sleep(state.settings.worker_interval).await;
+        if let Err(err) = state.keys.reload().await {
+            tracing::warn!(error = %err, "reloading signing keys failed");
+        }
+        match domain_service::recheck_due(
+            &state.db,
+            &state.dns,
+            state.settings.domain_recheck,
+            state.settings.domain_grace,
+        )
+        .await
+        {
+            Ok(report) if report.checked > 0 => tracing::info!(?report, "domains re-checked"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "domain re-check failed"),
+        }
+        if let Err(err) = crate::identity::cleanup::purge_stale(&state.db).await {
+            tracing::warn!(error = %err, "purging ended sessions and used tokens failed");
+        }
+        match lifecycle::purge_expired(&state.provisioner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "cancelled tenants past retention deleted"),
+            Err(err) => tracing::warn!(error = %err, "retention purge failed"),
+        }
+    }
+}
