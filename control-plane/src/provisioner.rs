@@ -85,6 +85,11 @@ impl LocalProvisioner {
         }
     }
 
+    /// The PostgreSQL server dedicated tenants' databases are made on.
+    pub fn server(&self) -> &Url {
+        &self.server
+    }
+
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
     }

@@ -1,10 +1,12 @@
-//! A tenant's usage against its plan's limits. What the catalog knows is reported now
-//! (custom domains, requests this month); staff and bookings live in the tenant's own
-//! schema and come from [`salon_counts`], the seam the booking work fills in.
+//! A tenant's usage against its plan's limits: custom domains and requests from the
+//! catalog, active staff and this month's bookings from the tenant's own schema (in its
+//! shared pool or its dedicated database). The tenant runtime enforces the staff and
+//! booking limits where those rows are made; the control plane, the domain limit.
 
 use chrono::NaiveDate;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
+use tenancy::{DatabaseName, SchemaName, provision};
 use uuid::Uuid;
 
 use crate::{
@@ -48,15 +50,54 @@ pub struct SalonCounts {
     pub bookings_this_month: Option<i64>,
 }
 
-/// The seam for the salon tables: staff and bookings do not exist yet, so nothing is
-/// counted. The booking work counts them in the tenant's schema here (and enforces
-/// `max_staff` / `max_bookings_per_month` where they are created).
-pub async fn salon_counts(_tenant: &TenantRecord) -> Result<SalonCounts> {
-    Ok(SalonCounts::default())
+const SALON_COUNTS: &str = "SELECT (SELECT count(*) FROM {s}.staff WHERE active) AS staff,
+        (SELECT count(*) FROM {s}.bookings
+          WHERE created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+            AND status <> 'expired') AS bookings";
+
+async fn count_in<C: ConnectionTrait>(conn: &C, schema: &SchemaName) -> Result<SalonCounts> {
+    let sql = SALON_COUNTS.replace("{s}", &schema.quoted());
+    let row = conn
+        .query_one_raw(stmt(&sql, []))
+        .await?
+        .ok_or_else(|| crate::Error::internal("salon count query returned no row"))?;
+    Ok(SalonCounts {
+        staff: Some(row.try_get("", "staff")?),
+        bookings_this_month: Some(row.try_get("", "bookings")?),
+    })
+}
+
+/// Active staff and this month's bookings, counted in the tenant's own tables: through
+/// `conn` for a shared pool in the catalog's database, through a short-lived connection
+/// for a dedicated database on `server`. Nothing is counted for a tenant not placed yet.
+pub async fn salon_counts<C: ConnectionTrait>(
+    conn: &C,
+    server: &url::Url,
+    tenant: &TenantRecord,
+) -> Result<SalonCounts> {
+    let Some(schema) = tenant.schema_name.as_deref() else {
+        return Ok(SalonCounts::default());
+    };
+    let schema = SchemaName::parse(schema)?;
+    match (
+        tenant.placement_kind.as_str(),
+        tenant.database_name.as_deref(),
+    ) {
+        ("shared", _) => count_in(conn, &schema).await,
+        ("dedicated", Some(db)) => {
+            let url = provision::database_url(server, &DatabaseName::parse(db)?);
+            let dedicated = sea_orm::Database::connect(url.as_str()).await?;
+            let counts = count_in(&dedicated, &schema).await;
+            dedicated.close().await?;
+            counts
+        }
+        _ => Ok(SalonCounts::default()),
+    }
 }
 
 pub async fn tenant_usage<C: ConnectionTrait>(
     conn: &C,
+    server: &url::Url,
     tenant: &TenantRecord,
     plan: Plan,
 ) -> Result<Usage> {
@@ -77,7 +118,7 @@ pub async fn tenant_usage<C: ConnectionTrait>(
         ))
         .await?
         .ok_or_else(|| crate::Error::internal("usage query returned no row"))?;
-    let salon = salon_counts(tenant).await?;
+    let salon = salon_counts(conn, server, tenant).await?;
     Ok(Usage {
         tenant_id: tenant.id,
         period: row.try_get("", "period")?,
@@ -94,12 +135,12 @@ pub async fn tenant_usage<C: ConnectionTrait>(
         staff: Meter {
             used: salon.staff,
             limit: plan.max_staff.map(i64::from),
-            enforced: false,
+            enforced: true,
         },
         bookings_this_month: Meter {
             used: salon.bookings_this_month,
             limit: plan.max_bookings_per_month.map(i64::from),
-            enforced: false,
+            enforced: true,
         },
         plan,
     })

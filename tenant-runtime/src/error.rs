@@ -52,6 +52,13 @@ pub enum ApiError {
     WrongTenant,
     #[error("your role may not do this")]
     Forbidden,
+    #[error("the {plan} plan allows {allowed} {what}; upgrade to add more")]
+    PlanLimit {
+        limit: &'static str,
+        what: &'static str,
+        plan: String,
+        allowed: i64,
+    },
     #[error("the request is invalid")]
     Validation(Vec<FieldError>),
     #[error("the request body is not valid JSON for this endpoint: {0}")]
@@ -100,6 +107,7 @@ impl ApiError {
             Self::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
             Self::WrongTenant => (StatusCode::FORBIDDEN, "wrong_tenant"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::PlanLimit { .. } => (StatusCode::FORBIDDEN, "plan_limit"),
             Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Self::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
             Self::BadQuery(_) => (StatusCode::BAD_REQUEST, "bad_query"),
@@ -120,6 +128,13 @@ pub struct ErrorBody {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     fields: Option<Vec<FieldError>>,
+    /// For `plan_limit`: which limit, on which plan, and how much it allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed: Option<i64>,
 }
 
 impl IntoResponse for ApiError {
@@ -141,10 +156,22 @@ impl IntoResponse for ApiError {
             }]),
             _ => None,
         };
+        let (limit, plan, allowed) = match &self {
+            Self::PlanLimit {
+                limit,
+                plan,
+                allowed,
+                ..
+            } => (Some(*limit), Some(plan.clone()), Some(*allowed)),
+            _ => (None, None, None),
+        };
         let body = ErrorBody {
             code,
             message: self.to_string(),
             fields,
+            limit,
+            plan,
+            allowed,
         };
         let retry_after = match self {
             Self::RateLimited { retry_after_secs } => Some(HeaderValue::from(retry_after_secs)),

@@ -1,5 +1,6 @@
 //! Plan limits: each tenant's requests a second at the runtime (429 + Retry-After past
-//! it, per tenant, following plan changes), and the usage report.
+//! it, per tenant, following plan changes), staff and bookings a month (403
+//! `plan_limit` naming the limit), and the usage report.
 
 // Test helpers fail loudly: a broken fixture should stop the test at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -109,11 +110,11 @@ async fn each_tenant_gets_its_plans_request_rate() {
     );
     assert_eq!(
         usage["staff"],
-        json!({ "used": null, "limit": 1, "enforced": false })
+        json!({ "used": 0, "limit": 1, "enforced": true })
     );
     assert_eq!(
         usage["bookings_this_month"],
-        json!({ "used": null, "limit": 100, "enforced": false })
+        json!({ "used": 0, "limit": 100, "enforced": true })
     );
     assert!(usage["period"].as_str().unwrap().ends_with("-01"));
 
@@ -144,4 +145,163 @@ async fn each_tenant_gets_its_plans_request_rate() {
         .get(&format!("/api/v1/tenants/{}/usage", acme.id), None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn staff_and_monthly_bookings_stop_at_the_plans_limits() {
+    use sea_orm::ConnectionTrait;
+    use tenant_runtime::auth::Role;
+
+    let platform = Platform::new(1).await;
+    platform.create_admin().await;
+    let acme = platform.create_tenant("acme", "free").await; // 1 staff member
+    // A small monthly allowance keeps the test short (this catalog is the test's own).
+    platform
+        .catalog
+        .execute_unprepared(
+            "UPDATE platform.plans SET max_bookings_per_month = 3 WHERE code = 'free'",
+        )
+        .await
+        .unwrap();
+    let cp = platform.control_plane(control::settings()).await;
+    let rt = platform.runtime(platform.runtime_config()).await;
+    let host = Platform::host("acme");
+    let owner = platform.token(acme.id, Role::Owner);
+    let send = |method: reqwest::Method, path: &str, body: Value| {
+        rt.request(method, &host, path)
+            .bearer_auth(&owner)
+            .json(&body)
+            .send()
+    };
+
+    let resp = send(
+        reqwest::Method::PATCH,
+        "/api/v1/salon",
+        json!({ "min_notice_minutes": 0 }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let service: Value = send(
+        reqwest::Method::POST,
+        "/api/v1/services",
+        json!({ "name": "Corte", "duration_minutes": 30, "price_cents": 1000 }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let first: Value = send(
+        reqwest::Method::POST,
+        "/api/v1/staff",
+        json!({ "name": "Marta", "service_ids": [service["id"]] }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let resp = send(
+        reqwest::Method::POST,
+        "/api/v1/staff",
+        json!({ "name": "Luis" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            body["code"].as_str(),
+            body["limit"].as_str(),
+            body["allowed"].as_i64()
+        ),
+        (Some("plan_limit"), Some("max_staff"), Some(1))
+    );
+    // Deactivating frees the seat; reactivating past the limit is refused too.
+    let marta = first["id"].as_str().unwrap();
+    let resp = send(
+        reqwest::Method::PUT,
+        &format!("/api/v1/staff/{marta}"),
+        json!({ "name": "Marta", "active": false }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = send(
+        reqwest::Method::POST,
+        "/api/v1/staff",
+        json!({ "name": "Luis", "service_ids": [service["id"]] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = send(
+        reqwest::Method::PUT,
+        &format!("/api/v1/staff/{marta}"),
+        json!({ "name": "Marta", "active": true }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    let luis: Value = send(reqwest::Method::GET, "/api/v1/staff", json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let luis = luis["items"][0]["id"].clone();
+    let weekly: Vec<Value> = (1..=7)
+        .map(|d| json!({ "weekday": d, "start": "00:00", "end": "23:30" }))
+        .collect();
+    let resp = send(
+        reqwest::Method::PUT,
+        &format!("/api/v1/staff/{}/schedule", luis.as_str().unwrap()),
+        json!({ "weekly": weekly }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let day = (chrono::Utc::now() + chrono::Duration::days(3)).date_naive();
+    let mut statuses = Vec::new();
+    for hour in 8..12 {
+        let at = day.and_hms_opt(hour, 0, 0).unwrap().and_utc();
+        let resp = rt.post(&host, "/api/v1/bookings")
+            .json(&json!({ "items": [{ "service_id": service["id"], "staff_id": luis }], "starts_at": at,
+                           "customer": { "name": "Ana", "email": "ana@example.com" } }))
+            .send().await.unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        if status == StatusCode::FORBIDDEN {
+            assert_eq!(
+                (body["code"].as_str(), body["limit"].as_str()),
+                (Some("plan_limit"), Some("max_bookings_per_month"))
+            );
+        }
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::FORBIDDEN
+        ]
+    );
+
+    let admin = cp.admin_token().await;
+    let (_, usage) = cp
+        .get(&format!("/api/v1/tenants/{}/usage", acme.id), Some(&admin))
+        .await;
+    assert_eq!(
+        usage["staff"],
+        json!({ "used": 1, "limit": 1, "enforced": true })
+    );
+    assert_eq!(
+        usage["bookings_this_month"],
+        json!({ "used": 3, "limit": 3, "enforced": true })
+    );
 }

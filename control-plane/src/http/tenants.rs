@@ -74,7 +74,10 @@ async fn tenant_usage(
     let tenant = load(&state, id).await?;
     let code: PlanCode = tenant.plan_code.parse().map_err(Error::from)?;
     let plan = plans::get(&state.db, code).await?;
-    Ok(Json(usage::tenant_usage(&state.db, &tenant, plan).await?))
+    let server = state.provisioner.server();
+    Ok(Json(
+        usage::tenant_usage(&state.db, server, &tenant, plan).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -78,6 +78,7 @@ pub async fn create(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> ApiResult<Booking> {
+    within_monthly_bookings(tx, now).await?;
     let (staff, span) = window(items);
     store::expire_overdue(tx, None, &staff, span).await?;
     let total: i64 = items.iter().map(|i| i.price_cents).sum();
@@ -146,6 +147,33 @@ pub async fn create(
     )
     .await?;
     store::load(tx, id).await
+}
+
+/// Refuses a new booking when the salon has taken its plan's bookings for this month
+/// (UTC calendar month; bookings that expired unpaid do not count). Concurrent requests
+/// at the very edge may pass together: the limit is a plan allowance, not a hard quota.
+async fn within_monthly_bookings(tx: &mut TenantTx, now: DateTime<Utc>) -> ApiResult<()> {
+    let Some(max) = tx.route.limits.max_bookings_per_month else {
+        return Ok(());
+    };
+    let taken: i64 = tx
+        .query_scalar(
+            "SELECT count(*) FROM bookings
+             WHERE created_at >= date_trunc('month', $1 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+               AND status <> 'expired'",
+        )
+        .bind(now)
+        .fetch_one(tx.conn())
+        .await?;
+    if taken >= i64::from(max) {
+        return Err(ApiError::PlanLimit {
+            limit: "max_bookings_per_month",
+            what: "bookings a month",
+            plan: tx.route.limits.plan.clone(),
+            allowed: i64::from(max),
+        });
+    }
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]

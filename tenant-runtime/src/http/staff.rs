@@ -178,6 +178,27 @@ fn staff_write_error(err: sqlx::Error) -> ApiError {
     }
 }
 
+/// Refuses when the salon now has more active staff than its plan allows. Checked after
+/// the write, inside its transaction, so adding and reactivating are both covered.
+async fn within_staff_limit(tx: &mut TenantTx) -> ApiResult<()> {
+    let Some(max) = tx.route.limits.max_staff else {
+        return Ok(());
+    };
+    let active: i64 = tx
+        .query_scalar("SELECT count(*) FROM staff WHERE active")
+        .fetch_one(tx.conn())
+        .await?;
+    if active > i64::from(max) {
+        return Err(ApiError::PlanLimit {
+            limit: "max_staff",
+            what: "active staff members",
+            plan: tx.route.limits.plan.clone(),
+            allowed: i64::from(max),
+        });
+    }
+    Ok(())
+}
+
 async fn set_services(tx: &mut TenantTx, staff: Uuid, services: &[Uuid]) -> ApiResult<()> {
     let known: i64 = tx
         .query_scalar("SELECT count(*) FROM services WHERE id = ANY($1)")
@@ -206,7 +227,7 @@ async fn set_services(tx: &mut TenantTx, staff: Uuid, services: &[Uuid]) -> ApiR
 /// Adds a staff member (owner, manager).
 #[utoipa::path(post, path = "/staff", tag = "staff", request_body = StaffBody, security(("bearer" = [])),
     responses((status = 201, body = StaffMember), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "forbidden, or `plan_limit`"),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_staff(
     user: AuthUser,
@@ -230,6 +251,7 @@ async fn create_staff(
     .execute(tx.conn())
     .await
     .map_err(staff_write_error)?;
+    within_staff_limit(&mut tx).await?;
     set_services(&mut tx, id, &v.service_ids).await?;
     let member = load(&mut tx, id, true).await?;
     tx.commit().await?;
@@ -269,6 +291,7 @@ async fn update_staff(
     if updated.rows_affected() == 0 {
         return Err(ApiError::NotFound("staff member"));
     }
+    within_staff_limit(&mut tx).await?;
     set_services(&mut tx, id, &v.service_ids).await?;
     let member = load(&mut tx, id, true).await?;
     tx.commit().await?;

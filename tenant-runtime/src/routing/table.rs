@@ -38,6 +38,16 @@ pub struct Route {
     pub schema_ahead: bool,
     /// The plan's request rate limit, enforced per runtime instance.
     pub requests_per_second: u32,
+    /// The plan's count limits (`None`: unlimited), enforced where the rows are made.
+    pub limits: PlanLimits,
+}
+
+/// A plan's limits on what a salon may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanLimits {
+    pub plan: String,
+    pub max_staff: Option<i32>,
+    pub max_bookings_per_month: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +80,9 @@ struct RouteRow {
     database_name: Option<String>,
     schema_version: Option<String>,
     requests_per_second: i32,
+    plan_code: String,
+    max_staff: Option<i32>,
+    max_bookings_per_month: Option<i32>,
 }
 
 impl RouteRow {
@@ -92,6 +105,11 @@ impl RouteRow {
             target,
             schema_ahead,
             requests_per_second: u32::try_from(self.requests_per_second.max(1)).unwrap_or(1),
+            limits: PlanLimits {
+                plan: self.plan_code,
+                max_staff: self.max_staff,
+                max_bookings_per_month: self.max_bookings_per_month,
+            },
         })
     }
 }
@@ -333,7 +351,7 @@ impl RouteTable {
 const ROUTE_SQL: &str = concat!(
     "SELECT t.id, t.slug, t.status, t.placement_kind, t.schema_name, ",
     "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version, ",
-    "pl.requests_per_second ",
+    "pl.requests_per_second, pl.code AS plan_code, pl.max_staff, pl.max_bookings_per_month ",
     "FROM platform.tenant_domains d JOIN platform.tenants t ON t.id = d.tenant_id ",
     "JOIN platform.plans pl ON pl.code = t.plan_code ",
     "LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
@@ -343,7 +361,7 @@ const ROUTE_SQL: &str = concat!(
 const PINNED_SQL: &str = concat!(
     "SELECT t.id, t.slug, t.status, t.placement_kind, t.schema_name, ",
     "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version, ",
-    "pl.requests_per_second ",
+    "pl.requests_per_second, pl.code AS plan_code, pl.max_staff, pl.max_bookings_per_month ",
     "FROM platform.tenants t JOIN platform.plans pl ON pl.code = t.plan_code ",
     "LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
     "WHERE t.slug = $1"
