@@ -136,7 +136,7 @@ async fn main() {
             "WITH v(id, local, staff, n) AS (VALUES {}),
                   t AS (SELECT id, (local::timestamp AT TIME ZONE 'Europe/Madrid') AS at, staff::uuid, n FROM v),
                   b AS (INSERT INTO t_bench.bookings (id, number, customer_id, status, starts_at, ends_at, total_cents, deposit_cents, currency)
-                        SELECT id::uuid, 'BK-' || lpad(upper(to_hex(n + 1048576)), 6, 'X'), '{customer}', 'confirmed', at, at + interval '60 minutes', 3000, 0, 'EUR' FROM t
+                        SELECT id::uuid, 'BK-' || translate(lpad(to_hex(n), 6, '0'), '0123456789abcdef', '23456789ABCDEFGH'), '{customer}', 'confirmed', at, at + interval '60 minutes', 3000, 0, 'EUR' FROM t
                         RETURNING id, starts_at, ends_at)
              INSERT INTO t_bench.booking_items (id, booking_id, position, service_id, staff_id, starts_at, ends_at, block, price_cents)
              SELECT gen_random_uuid(), b.id, 0, '{service}', t.staff, b.starts_at, b.ends_at,

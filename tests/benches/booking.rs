@@ -177,10 +177,11 @@ async fn main() {
             let first = (Utc::now() + Days::days(1)).date_naive();
             let mut k = 0i64;
             while Instant::now() < deadline {
-                let day = first + Days::days(k / 28);
-                let slot = k % 28;
+                let day = first + Days::days(k / 18);
+                let slot = k % 18;
                 k += 1;
-                let local = day.and_hms_opt(8, 0, 0).unwrap() + Days::minutes(slot * 30);
+                // 45 minutes apart: the 30-minute service and its 5-minute buffer fit between.
+                let local = day.and_hms_opt(8, 0, 0).unwrap() + Days::minutes(slot * 45);
                 let at = chrono_tz::Europe::Madrid.from_local_datetime(&local).earliest().unwrap().with_timezone(&Utc);
                 let body = json!({ "items": [{ "service_id": service, "staff_id": staff_id }], "starts_at": at,
                                    "customer": { "name": "Bench", "email": "bench@example.com" } });

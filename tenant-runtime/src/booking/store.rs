@@ -225,9 +225,15 @@ pub async fn record(
     reason: Option<&str>,
     details: Value,
 ) -> ApiResult<()> {
+    let payload = serde_json::json!({
+        "from": from, "to": to, "actor": actor.name, "reason": reason, "details": details,
+    });
+    // One round trip for both rows: the history entry and the event for notifications.
     tx.query(
-        "INSERT INTO booking_history (booking_id, from_status, to_status, actor, actor_role, reason, details)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "WITH entry AS (
+             INSERT INTO booking_history (booking_id, from_status, to_status, actor, actor_role, reason, details)
+             VALUES ($1, $2, $3, $4, $5, $6, $7))
+         INSERT INTO booking_events (booking_id, kind, payload) VALUES ($1, $8, $9)",
     )
     .bind(booking)
     .bind(from.map(BookingStatus::as_str))
@@ -236,17 +242,10 @@ pub async fn record(
     .bind(&actor.role)
     .bind(reason)
     .bind(&details)
+    .bind(format!("booking.{to}"))
+    .bind(payload)
     .execute(tx.conn())
     .await?;
-    let payload = serde_json::json!({
-        "from": from, "to": to, "actor": actor.name, "reason": reason, "details": details,
-    });
-    tx.query("INSERT INTO booking_events (booking_id, kind, payload) VALUES ($1, $2, $3)")
-        .bind(booking)
-        .bind(format!("booking.{to}"))
-        .bind(payload)
-        .execute(tx.conn())
-        .await?;
     Ok(())
 }
 

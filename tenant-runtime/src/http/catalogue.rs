@@ -468,6 +468,27 @@ impl TryFrom<ServiceBody> for ValidService {
     }
 }
 
+type PgQuery = sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds a service's columns as `$1` (id) to `$13`, the order both writes use.
+fn bind_service(query: PgQuery, id: Uuid, v: &ValidService) -> PgQuery {
+    let (deposit_kind, deposit_value) = v.body.deposit.columns();
+    query
+        .bind(id)
+        .bind(v.body.category_id)
+        .bind(v.name.clone())
+        .bind(v.description.clone())
+        .bind(v.body.duration_minutes)
+        .bind(v.body.buffer_before_minutes)
+        .bind(v.body.buffer_after_minutes)
+        .bind(v.body.price_cents)
+        .bind(v.currency.clone())
+        .bind(deposit_kind)
+        .bind(deposit_value)
+        .bind(sqlx::types::Json(v.policy.clone()))
+        .bind(v.body.active)
+}
+
 fn category_missing(err: sqlx::Error) -> ApiError {
     if db_errors::sqlstate(&err).as_deref() == Some("23503") {
         ApiError::invalid("category_id", "unknown_category", "no such category")
@@ -494,31 +515,18 @@ async fn create_service(
 ) -> ApiResult<(StatusCode, Json<Service>)> {
     user.require_manager()?;
     let v = ValidService::try_from(body)?;
-    let (deposit_kind, deposit_value) = v.body.deposit.columns();
     let id = Uuid::now_v7();
-    tx.query(
+    let insert = tx.query(
         "INSERT INTO services (id, category_id, name, description, duration_minutes,
              buffer_before_minutes, buffer_after_minutes, price_cents, currency, deposit_kind,
              deposit_value, cancellation_policy, active)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
                  COALESCE($9, (SELECT currency FROM salon_settings)), $10, $11, $12, $13)",
-    )
-    .bind(id)
-    .bind(v.body.category_id)
-    .bind(&v.name)
-    .bind(&v.description)
-    .bind(v.body.duration_minutes)
-    .bind(v.body.buffer_before_minutes)
-    .bind(v.body.buffer_after_minutes)
-    .bind(v.body.price_cents)
-    .bind(v.currency)
-    .bind(deposit_kind)
-    .bind(deposit_value)
-    .bind(sqlx::types::Json(&v.policy))
-    .bind(v.body.active)
-    .execute(tx.conn())
-    .await
-    .map_err(category_missing)?;
+    );
+    bind_service(insert, id, &v)
+        .execute(tx.conn())
+        .await
+        .map_err(category_missing)?;
     let row = load_service(&mut tx, id)
         .await?
         .ok_or(ApiError::NotFound("service"))?;
@@ -542,28 +550,14 @@ async fn update_service(
     user.require_manager()?;
     let id = parse_id(&id, "service")?;
     let v = ValidService::try_from(body)?;
-    let (deposit_kind, deposit_value) = v.body.deposit.columns();
-    let updated = tx
-        .query(
-            "UPDATE services SET category_id = $2, name = $3, description = $4,
+    let update = tx.query(
+        "UPDATE services SET category_id = $2, name = $3, description = $4,
                  duration_minutes = $5, buffer_before_minutes = $6, buffer_after_minutes = $7,
                  price_cents = $8, currency = COALESCE($9, currency), deposit_kind = $10,
                  deposit_value = $11, cancellation_policy = $12, active = $13, updated_at = now()
              WHERE id = $1",
-        )
-        .bind(id)
-        .bind(v.body.category_id)
-        .bind(&v.name)
-        .bind(&v.description)
-        .bind(v.body.duration_minutes)
-        .bind(v.body.buffer_before_minutes)
-        .bind(v.body.buffer_after_minutes)
-        .bind(v.body.price_cents)
-        .bind(v.currency)
-        .bind(deposit_kind)
-        .bind(deposit_value)
-        .bind(sqlx::types::Json(&v.policy))
-        .bind(v.body.active)
+    );
+    let updated = bind_service(update, id, &v)
         .execute(tx.conn())
         .await
         .map_err(category_missing)?;
