@@ -1,0 +1,9 @@
+//! Fleet operations for SRE: migrating every tenant schema and dedicated database to the
+//! latest tenant migration, with per-tenant results recorded in the catalog.
+
+mod migrate;
+mod report;
+pub mod runs;
+
+pub use migrate::{MigrateOptions, ProgressFn, migrate_tenants, migrate_tenants_with};
+pub use report::{FleetReport, Outcome, Summary, TenantResult};
