@@ -13,8 +13,9 @@ use std::{
 use clap::Subcommand;
 use control_plane::{
     catalog::Actor,
-    fleet::{self, MigrateOptions, ProgressFn},
+    fleet::{self, MigrateOptions, ProgressFn, views},
 };
+use tenancy::Tier;
 use tenant_runtime::DbUrl;
 
 #[derive(Debug, Subcommand)]
@@ -33,6 +34,34 @@ pub enum AdminCommand {
         /// Report what would be migrated; change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tenants by tier and pool.
+    Tenants {
+        /// shared or dedicated
+        #[arg(long)]
+        tier: Option<String>,
+        #[arg(long)]
+        pool: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shared pools: tenants, warm slots and size on disk.
+    Pools {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Running and failed operations with their progress (`--all`: finished ones too).
+    Operations {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
         #[arg(long)]
         json: bool,
     },
@@ -72,8 +101,107 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
                 std::process::exit(2);
             }
         }
+        AdminCommand::Tenants {
+            tier,
+            pool,
+            limit,
+            json,
+        } => {
+            let tier = tier.map(|t| t.parse::<Tier>()).transpose()?;
+            let list = views::tenants(&db, tier, pool.as_deref(), limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(());
+            }
+            println!(
+                "{:<28} {:<12} {:<10} {:<26} {:<28} VERSION",
+                "SLUG", "STATUS", "TIER", "PLACEMENT", "SCHEMA"
+            );
+            for t in list {
+                let placement = t
+                    .pool_name
+                    .as_deref()
+                    .or(t.database_name.as_deref())
+                    .unwrap_or("-");
+                println!(
+                    "{:<28} {:<12} {:<10} {:<26} {:<28} {}",
+                    t.slug,
+                    t.status,
+                    t.placement_kind,
+                    placement,
+                    t.schema_name.as_deref().unwrap_or("-"),
+                    t.schema_version.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        AdminCommand::Pools { json } => {
+            let pools = views::pools(&db, &super::server_url(url)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&pools)?);
+                return Ok(());
+            }
+            println!(
+                "{:<16} {:<28} {:>8} {:>8} {:>6} {:>6} {:>12}",
+                "POOL", "DATABASE", "TENANTS", "MAX", "READY", "WANTED", "SIZE"
+            );
+            for p in pools {
+                println!(
+                    "{:<16} {:<28} {:>8} {:>8} {:>6} {:>6} {:>12}",
+                    p.name,
+                    p.database_name,
+                    p.tenants,
+                    p.max_tenants,
+                    p.ready_slots,
+                    p.warm_slots,
+                    p.size_bytes.map_or_else(|| "?".to_owned(), human_bytes)
+                );
+            }
+        }
+        AdminCommand::Operations {
+            all,
+            kind,
+            limit,
+            json,
+        } => {
+            let ops = views::operations(&db, all, kind.as_deref(), limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&ops)?);
+                return Ok(());
+            }
+            println!(
+                "{:<36} {:<22} {:<10} {:<24} {:>13} {:<20} ERROR",
+                "ID", "KIND", "STATUS", "TENANT", "PROGRESS", "STARTED"
+            );
+            for o in ops {
+                let progress = match o.total {
+                    Some(total) => format!("{}/{total}", o.progress),
+                    None => o.progress.to_string(),
+                };
+                println!(
+                    "{:<36} {:<22} {:<10} {:<24} {:>13} {:<20} {}",
+                    o.id,
+                    o.kind,
+                    o.status,
+                    o.tenant.as_deref().unwrap_or("-"),
+                    progress,
+                    o.started_at.format("%Y-%m-%d %H:%M:%S"),
+                    o.error.as_deref().unwrap_or("")
+                );
+            }
+        }
     }
     Ok(())
+}
+
+fn human_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// A progress indicator on standard error: rewritten in place on a terminal, a line every

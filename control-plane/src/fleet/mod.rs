@@ -1,9 +1,11 @@
 //! Fleet operations for SRE: migrating every tenant schema and dedicated database to the
-//! latest tenant migration, with per-tenant results recorded in the catalog.
+//! latest tenant migration, with per-tenant results recorded in the catalog, and the
+//! views of tenants, pools and operations that SRE watch.
 
 mod migrate;
 mod report;
 pub mod runs;
+pub mod views;
 
 pub use migrate::{MigrateOptions, ProgressFn, migrate_tenants, migrate_tenants_with};
 pub use report::{FleetReport, Outcome, Summary, TenantResult};
