@@ -37,6 +37,15 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Move a tenant to its own database or to a shared pool, copying its data.
+    MoveTenant {
+        slug: String,
+        /// dedicated, shared or shared:<pool>
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Tenants by tier and pool.
     Tenants {
         /// shared or dedicated
@@ -100,6 +109,22 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
             if !report.is_clean() {
                 std::process::exit(2);
             }
+        }
+        AdminCommand::MoveTenant { slug, to, json } => {
+            let to = fleet::MoveTarget::parse(&to)?;
+            let report =
+                fleet::move_tenant(&db, &super::server_url(url), &slug, &to, &Actor::cli()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(());
+            }
+            for t in &report.tables {
+                println!("{:<28} {:>10} rows  {}", t.table, t.rows, t.checksum);
+            }
+            println!(
+                "{} moved from {} to {}; source archived as {} (operation {})",
+                report.slug, report.from, report.to, report.archived_as, report.operation_id
+            );
         }
         AdminCommand::Tenants {
             tier,

@@ -3,9 +3,11 @@
 //! views of tenants, pools and operations that SRE watch.
 
 mod migrate;
+mod moves;
 mod report;
 pub mod runs;
 pub mod views;
 
 pub use migrate::{MigrateOptions, ProgressFn, migrate_tenants, migrate_tenants_with};
+pub use moves::{MoveReport, MoveTarget, move_tenant};
 pub use report::{FleetReport, Outcome, Summary, TenantResult};
