@@ -9,5 +9,5 @@ pub mod runs;
 pub mod views;
 
 pub use migrate::{MigrateOptions, ProgressFn, migrate_tenants, migrate_tenants_with};
-pub use moves::{MoveReport, MoveTarget, move_tenant};
+pub use moves::{MoveReport, MoveTarget, move_tenant, recover as recover_move};
 pub use report::{FleetReport, Outcome, Summary, TenantResult};

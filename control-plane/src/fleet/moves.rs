@@ -76,6 +76,13 @@ pub async fn move_tenant(
     let t = catalog::find_tenant(catalog, slug)
         .await?
         .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
+    // One move per tenant at a time; a move left unfinished by a dead process is
+    // settled first (rolled back, or completed when it had switched).
+    let _guard = MoveLock::take(catalog, t.id).await?;
+    recover(catalog, server, t.id).await?;
+    let t = catalog::find_tenant(catalog, slug)
+        .await?
+        .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
     if t.status != "active" {
         return Err(Error::conflict(
             "tenant_not_active",
@@ -332,4 +339,119 @@ async fn pool_database(catalog: &DatabaseConnection, pool: &str) -> Result<Strin
 async fn connect(server: &Url, database: &str) -> Result<DatabaseConnection> {
     let name = DatabaseName::parse(database)?;
     Ok(Database::connect(provision::database_url(server, &name).as_str()).await?)
+}
+
+/// A session-level advisory lock on the tenant's moves, held on a connection of its own
+/// for as long as the move runs: a dead process's lock goes with its connection.
+struct MoveLock {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+}
+
+impl MoveLock {
+    async fn take(catalog: &DatabaseConnection, id: Uuid) -> Result<Self> {
+        let mut conn = catalog
+            .get_postgres_connection_pool()
+            .acquire()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 7))")
+            .bind(format!("instudio:move:{id}"))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if !got {
+            return Err(Error::conflict(
+                "move_in_progress",
+                "another move of this tenant is running",
+            ));
+        }
+        Ok(Self { conn: Some(conn) })
+    }
+}
+
+impl Drop for MoveLock {
+    fn drop(&mut self) {
+        // Closing the connection (rather than returning it to the pool) releases the
+        // session lock without an async unlock.
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+/// Settles moves of tenant `id` that a dead process left `running`. Before the switch
+/// (the tenant is still placed on the source): the target is dropped and the tenant is
+/// active on its source again. After the switch: the source schema, if still there, is
+/// archived and the move completes.
+pub async fn recover(catalog: &DatabaseConnection, server: &Url, id: Uuid) -> Result<()> {
+    let rows = catalog
+        .query_all_raw(stmt(
+            "SELECT o.id, o.details, t.placement_kind, t.database_name, t.pool_name
+             FROM platform.tenant_operations o JOIN platform.tenants t ON t.id = o.tenant_id
+             WHERE o.tenant_id = $1 AND o.kind = 'tenant_move' AND o.status = 'running'",
+            [id.into()],
+        ))
+        .await?;
+    for row in rows {
+        let op: Uuid = row.try_get("", "id")?;
+        let details: serde_json::Value = row.try_get("", "details")?;
+        let schema = SchemaName::parse(details["schema"].as_str().unwrap_or_default())?;
+        let to = &details["to"];
+        let target = Place {
+            kind: if to["kind"] == "dedicated" {
+                "dedicated"
+            } else {
+                "shared"
+            },
+            pool: to["pool"].as_str().map(str::to_owned),
+            database: to["database"].as_str().unwrap_or_default().to_owned(),
+        };
+        let from_db = details["from"]["database"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let kind: String = row.try_get("", "placement_kind")?;
+        let placed_db = match row.try_get::<Option<String>>("", "database_name")? {
+            Some(db) => Some(db),
+            None => match row.try_get::<Option<String>>("", "pool_name")? {
+                Some(pool) => Some(pool_database(catalog, &pool).await?),
+                None => None,
+            },
+        };
+        let switched =
+            kind == target.kind && placed_db.as_deref() == Some(target.database.as_str());
+        if switched {
+            let src = connect(server, &from_db).await?;
+            let archived = if provision::schema_exists(&src, &schema).await? {
+                Some(provision::archive_schema(&src, &schema).await?)
+            } else {
+                None
+            };
+            let _ = src.close().await;
+            finish(
+                catalog,
+                op,
+                Ok(json!({ "recovered": "completed after the switch",
+                           "archived_as": archived.map(|a| a.as_str().to_owned()) })),
+            )
+            .await?;
+        } else {
+            rollback(
+                catalog,
+                server,
+                id,
+                &schema,
+                &target,
+                target.kind == "dedicated",
+            )
+            .await;
+            finish(
+                catalog,
+                op,
+                Err("interrupted before the switch; rolled back to the source".to_owned()),
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
