@@ -10,6 +10,7 @@ pub mod demo;
 pub mod dev;
 pub mod domains;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod identity;
 pub mod keys;

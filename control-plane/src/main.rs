@@ -1,5 +1,7 @@
 //! `control-plane`: the catalog's CLI, the control plane service and the local launcher.
 
+mod admin_cli;
+
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
@@ -49,6 +51,9 @@ enum Command {
     /// Access-token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Fleet operations: migrate every tenant, and more.
+    #[command(subcommand)]
+    Admin(admin_cli::AdminCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Pools(cmd) => pools(&cli.db.database_url, cmd).await?,
         Command::Admins(cmd) => admins(&cli.db.database_url, cmd).await?,
         Command::Keys(cmd) => keys(&cli.db.database_url, cmd).await?,
+        Command::Admin(cmd) => admin_cli::run(&cli.db.database_url, cmd).await?,
     }
     Ok(())
 }

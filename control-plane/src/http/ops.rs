@@ -12,6 +12,8 @@ use prometheus_client::{
     metrics::{family::Family, gauge::Gauge},
     registry::Registry,
 };
+use std::sync::atomic::AtomicU64;
+
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 use tenancy::provision::PoolStatus;
@@ -29,11 +31,30 @@ struct PoolLabel {
     pool: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabel {
+    tier: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    kind: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     tenants: Family<StatusLabel, Gauge>,
     ready_slots: Family<PoolLabel, Gauge>,
+    tenants_by_tier: Family<TierLabel, Gauge>,
+    operations: Family<OperationLabel, Gauge>,
+    operation_seconds: Family<KindLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -57,10 +78,31 @@ impl Metrics {
             "Failed refill passes",
             refill.failures.clone(),
         );
+        let tenants_by_tier = Family::<TierLabel, Gauge>::default();
+        let operations = Family::<OperationLabel, Gauge>::default();
+        let operation_seconds = Family::<KindLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "tenants_by_tier",
+            "Placed tenants by tier (placement kind)",
+            tenants_by_tier.clone(),
+        );
+        registry.register(
+            "operations",
+            "Operations recorded in the catalog (any process: CLI runs too), by kind and status",
+            operations.clone(),
+        );
+        registry.register(
+            "operation_duration_seconds",
+            "Total duration of finished operations, by kind",
+            operation_seconds.clone(),
+        );
         Self {
             registry,
             tenants,
             ready_slots,
+            tenants_by_tier,
+            operations,
+            operation_seconds,
         }
     }
 }
@@ -115,6 +157,11 @@ async fn metrics(State(state): State<CpState>) -> impl IntoResponse {
             }
         }
     }
+    // Operations run in other processes too (CLI fleet runs), so the catalog is the
+    // source of truth: read at scrape time, like the tenant counts.
+    if let Err(err) = operation_metrics(&state).await {
+        tracing::warn!(error = %err, "reading operation metrics failed");
+    }
     if let Ok(pools) = PoolStatus::list(&state.db).await {
         for pool in pools {
             state
@@ -133,4 +180,48 @@ async fn metrics(State(state): State<CpState>) -> impl IntoResponse {
         )],
         body,
     )
+}
+
+async fn operation_metrics(state: &CpState) -> Result<(), sea_orm::DbErr> {
+    let m = &state.metrics;
+    let tiers = state
+        .db
+        .query_all_raw(stmt(
+            "SELECT placement_kind AS tier, count(*) AS n FROM platform.tenants
+             WHERE placement_kind <> 'none' GROUP BY placement_kind",
+            [],
+        ))
+        .await?;
+    m.tenants_by_tier.clear();
+    for row in tiers {
+        m.tenants_by_tier
+            .get_or_create(&TierLabel {
+                tier: row.try_get("", "tier")?,
+            })
+            .set(row.try_get("", "n")?);
+    }
+    let ops = state
+        .db
+        .query_all_raw(stmt(
+            "SELECT kind, status, count(*) AS n,
+                    COALESCE(sum(EXTRACT(EPOCH FROM finished_at - started_at)), 0)::float8 AS seconds
+             FROM platform.tenant_operations GROUP BY kind, status",
+            [],
+        ))
+        .await?;
+    m.operations.clear();
+    m.operation_seconds.clear();
+    for row in ops {
+        let kind: String = row.try_get("", "kind")?;
+        m.operations
+            .get_or_create(&OperationLabel {
+                kind: kind.clone(),
+                status: row.try_get("", "status")?,
+            })
+            .set(row.try_get("", "n")?);
+        m.operation_seconds
+            .get_or_create(&KindLabel { kind })
+            .inc_by(row.try_get::<f64>("", "seconds")?);
+    }
+    Ok(())
 }

@@ -1,16 +1,22 @@
 //! Provisioning primitives on PostgreSQL: migrate the catalog, create and migrate a tenant
-//! schema, archive and drop it, manage the warm slot pool and dedicated databases.
+//! schema, archive and drop it, manage the warm slot pool and dedicated databases, and
+//! copy a tenant's data between databases.
 //!
 //! Both the control plane's local provisioner and the operator call these; nothing else
 //! creates, renames or drops tenant schemas.
 
+mod copy;
 mod dedicated;
+mod fleet;
 mod schema;
 mod slots;
 
+pub use copy::{TableCopy, copy_schema};
 pub use dedicated::{create_database, database_url, drop_database};
+pub use fleet::{Currency, LockedMigration, SchemaState, migrate_schema_try_lock, schema_states};
 pub use schema::{
-    archive_schema, drop_schema, migrate_platform, migrate_schema, schema_exists, seed_salon,
+    archive_schema, drop_schema, latest_version_of, migrate_platform, migrate_schema,
+    migrate_schema_with, schema_exists, seed_salon,
 };
 pub use slots::{LOCAL_POOL, PoolStatus, RefillReport, claim_slot, ensure_pool, refill_pool};
 

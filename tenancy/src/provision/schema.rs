@@ -37,17 +37,39 @@ pub async fn migrate_schema<C>(conn: &C, schema: &SchemaName) -> Result<String>
 where
     C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
 {
+    migrate_schema_with::<TenantMigrator, C>(conn, schema).await
+}
+
+/// [`migrate_schema`] with any tenant migrator: fleet runs and benchmarks use it with a
+/// migrator of their own. Returns the name of `M`'s newest migration.
+pub async fn migrate_schema_with<M, C>(conn: &C, schema: &SchemaName) -> Result<String>
+where
+    M: MigratorTrait,
+    C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
+{
     let tx = conn.begin().await?;
-    tx.execute_raw(lock_sql(&format!("instudio:schema:{schema}")))
-        .await?;
+    tx.execute_raw(lock_sql(&schema_lock_key(schema))).await?;
     let quoted = schema.quoted();
     tx.execute_unprepared(&format!(
         "CREATE SCHEMA IF NOT EXISTS {quoted}; SET LOCAL search_path TO {quoted}"
     ))
     .await?;
-    TenantMigrator::up(&tx, None).await?;
+    M::up(&tx, None).await?;
     tx.commit().await?;
-    Ok(TenantMigrator::latest_version())
+    Ok(latest_version_of::<M>())
+}
+
+/// The name of `M`'s newest migration: the version a current schema is at.
+pub fn latest_version_of<M: MigratorTrait>() -> String {
+    M::migrations()
+        .last()
+        .map(|m| m.name().to_owned())
+        .unwrap_or_default()
+}
+
+/// The advisory lock every migration of `schema` holds while it runs.
+pub(crate) fn schema_lock_key(schema: &SchemaName) -> String {
+    format!("instudio:schema:{schema}")
 }
 
 pub async fn schema_exists<C: ConnectionTrait>(conn: &C, schema: &SchemaName) -> Result<bool> {

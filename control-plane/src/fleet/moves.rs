@@ -1,0 +1,457 @@
+//! `admin move-tenant`: move a tenant between tiers (shared ↔ dedicated) or shared pools
+//! in local mode.
+//!
+//! Steps: provision the target and migrate it to the source's version, set the tenant
+//! `moving` (the runtime serves reads and answers writes 503), stream every table with
+//! COPY and verify counts and checksums ([`provision::copy_schema`]), switch the
+//! placement and set `active` in one catalog transaction (its trigger NOTIFYs the
+//! runtimes), then archive the source schema. A failure before the switch drops the
+//! target and sets the tenant `active` on its source again: nothing is lost. The move is
+//! a `tenant_move` row in `platform.tenant_operations` with progress over the tables.
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::json;
+use tenancy::{DatabaseName, PoolName, SchemaName, provision};
+use url::Url;
+use uuid::Uuid;
+
+use crate::{
+    catalog::{self, Actor, stmt},
+    error::{Error, Result},
+};
+
+/// Where a tenant goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveTarget {
+    Dedicated,
+    /// A shared pool: the named one, or the least loaded with room.
+    Shared(Option<PoolName>),
+}
+
+impl MoveTarget {
+    /// `dedicated`, `shared` or `shared:<pool>`.
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw.split_once(':') {
+            None if raw == "dedicated" => Ok(Self::Dedicated),
+            None if raw == "shared" => Ok(Self::Shared(None)),
+            Some(("shared", pool)) => Ok(Self::Shared(Some(PoolName::parse(pool)?))),
+            _ => Err(Error::Invalid(tenancy::ValidationError::new(
+                "to",
+                "invalid_target",
+                "must be dedicated, shared or shared:<pool>",
+            ))),
+        }
+    }
+}
+
+/// A placement: which database holds the schema, and the catalog's words for it.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Place {
+    kind: &'static str,
+    pool: Option<String>,
+    database: String,
+}
+
+/// What a finished move did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MoveReport {
+    pub operation_id: Uuid,
+    pub slug: String,
+    pub from: String,
+    pub to: String,
+    pub tables: Vec<provision::TableCopy>,
+    /// The source schema, renamed and kept for the retention period.
+    pub archived_as: String,
+}
+
+/// Moves tenant `slug` to `to`. On failure before the switch the tenant is back on its
+/// source, active, and the error says what failed.
+pub async fn move_tenant(
+    catalog: &DatabaseConnection,
+    server: &Url,
+    slug: &str,
+    to: &MoveTarget,
+    actor: &Actor,
+) -> Result<MoveReport> {
+    let t = catalog::find_tenant(catalog, slug)
+        .await?
+        .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
+    // One move per tenant at a time; a move left unfinished by a dead process is
+    // settled first (rolled back, or completed when it had switched).
+    let _guard = MoveLock::take(catalog, t.id).await?;
+    recover(catalog, server, t.id).await?;
+    let t = catalog::find_tenant(catalog, slug)
+        .await?
+        .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
+    if t.status != "active" {
+        return Err(Error::conflict(
+            "tenant_not_active",
+            format!("{slug} is {}; only active tenants move", t.status),
+        ));
+    }
+    let schema = SchemaName::parse(t.schema_name.as_deref().unwrap_or_default())?;
+    let source = Place {
+        kind: if t.placement_kind == "dedicated" {
+            "dedicated"
+        } else {
+            "shared"
+        },
+        pool: t.pool_name.clone(),
+        database: match (&t.database_name, &t.pool_name) {
+            (Some(db), _) => db.clone(),
+            (None, Some(pool)) => pool_database(catalog, pool).await?,
+            (None, None) => {
+                return Err(Error::conflict(
+                    "not_placed",
+                    format!("{slug} is not placed"),
+                ));
+            }
+        },
+    };
+    let target = match to {
+        MoveTarget::Dedicated => Place {
+            kind: "dedicated",
+            pool: None,
+            database: DatabaseName::for_tenant(&tenancy::TenantSlug::parse(slug)?)
+                .as_str()
+                .to_owned(),
+        },
+        MoveTarget::Shared(pool) => {
+            let pool = match pool {
+                Some(p) => p.as_str().to_owned(),
+                None => provision::PoolStatus::list(catalog)
+                    .await?
+                    .into_iter()
+                    .find(|p| p.has_room() && Some(&p.name) != t.pool_name.as_ref())
+                    .map(|p| p.name)
+                    .ok_or(Error::NoPoolCapacity)?,
+            };
+            Place {
+                kind: "shared",
+                database: pool_database(catalog, &pool).await?,
+                pool: Some(pool),
+            }
+        }
+    };
+    if target.database == source.database {
+        return Err(Error::conflict(
+            "same_database",
+            format!("{slug} is already in database {}", source.database),
+        ));
+    }
+    let op = Uuid::now_v7();
+    catalog
+        .execute_raw(stmt(
+            "INSERT INTO platform.tenant_operations (id, tenant_id, kind, status, actor, details)
+             VALUES ($1, $2, 'tenant_move', 'running', $3, $4)",
+            [
+                op.into(),
+                t.id.into(),
+                actor.name.clone().into(),
+                json!({ "from": source, "to": target, "schema": schema.as_str() }).into(),
+            ],
+        ))
+        .await?;
+
+    let src = connect(server, &source.database).await?;
+    let created_db = target.kind == "dedicated";
+    let result = copy_and_switch(catalog, server, &src, t.id, op, &schema, &target).await;
+    match result {
+        Ok(tables) => {
+            let archived = provision::archive_schema(&src, &schema).await;
+            let _ = src.close().await;
+            let archived = archived?;
+            finish(
+                catalog,
+                op,
+                Ok(json!({ "archived_as": archived.as_str(), "tables": tables })),
+            )
+            .await?;
+            catalog::audit(
+                catalog,
+                actor,
+                "tenant.move",
+                ("tenant", t.id.to_string()),
+                Some(json!({ "placement": source })),
+                Some(json!({ "placement": target })),
+            )
+            .await?;
+            Ok(MoveReport {
+                operation_id: op,
+                slug: slug.to_owned(),
+                from: describe(&source),
+                to: describe(&target),
+                tables,
+                archived_as: archived.as_str().to_owned(),
+            })
+        }
+        Err(err) => {
+            let _ = src.close().await;
+            rollback(catalog, server, t.id, &schema, &target, created_db).await;
+            finish(catalog, op, Err(err.to_string())).await?;
+            Err(err)
+        }
+    }
+}
+
+fn describe(p: &Place) -> String {
+    match &p.pool {
+        Some(pool) => format!("shared:{pool}"),
+        None => format!("dedicated:{}", p.database),
+    }
+}
+
+async fn copy_and_switch(
+    catalog: &DatabaseConnection,
+    server: &Url,
+    src: &DatabaseConnection,
+    id: Uuid,
+    op: Uuid,
+    schema: &SchemaName,
+    target: &Place,
+) -> Result<Vec<provision::TableCopy>> {
+    let database = DatabaseName::parse(&target.database)?;
+    let version = if target.kind == "dedicated" {
+        provision::create_database(catalog, server, &database, schema).await?
+    } else {
+        let db = connect(server, &target.database).await?;
+        let v = provision::migrate_schema(&db, schema).await;
+        let _ = db.close().await;
+        v?
+    };
+    // The source comes to the same version first (a no-op when it is current).
+    provision::migrate_schema(src, schema).await?;
+    let moving = catalog
+        .execute_raw(stmt(
+            "UPDATE platform.tenants SET status = 'moving', updated_at = now()
+             WHERE id = $1 AND status = 'active'",
+            [id.into()],
+        ))
+        .await?;
+    if moving.rows_affected() != 1 {
+        return Err(Error::conflict(
+            "tenant_not_active",
+            "the tenant changed status",
+        ));
+    }
+    let dst = connect(server, &target.database).await?;
+    let copied = provision::copy_schema(src, &dst, schema, schema, |_, _| {}).await;
+    let _ = dst.close().await;
+    let tables = copied?;
+    let total = i64::try_from(tables.len()).unwrap_or(i64::MAX);
+    catalog
+        .execute_raw(stmt(
+            "UPDATE platform.tenant_operations SET progress = $2, total = $2 WHERE id = $1",
+            [op.into(), total.into()],
+        ))
+        .await?;
+    // The switch: placement and status in one transaction; the catalog trigger
+    // NOTIFYs the runtimes when it commits.
+    catalog
+        .execute_raw(stmt(
+            "UPDATE platform.tenants SET placement_kind = $2, pool_name = $3,
+                 database_name = $4, schema_version = $5, status = 'active', updated_at = now()
+             WHERE id = $1 AND status = 'moving'",
+            [
+                id.into(),
+                target.kind.into(),
+                target.pool.clone().into(),
+                (target.kind == "dedicated")
+                    .then(|| target.database.clone())
+                    .into(),
+                version.into(),
+            ],
+        ))
+        .await?;
+    Ok(tables)
+}
+
+/// Puts the tenant back on its source: active again, the target dropped.
+async fn rollback(
+    catalog: &DatabaseConnection,
+    server: &Url,
+    id: Uuid,
+    schema: &SchemaName,
+    target: &Place,
+    created_db: bool,
+) {
+    let reactivated = catalog
+        .execute_raw(stmt(
+            "UPDATE platform.tenants SET status = 'active', updated_at = now()
+             WHERE id = $1 AND status = 'moving'",
+            [id.into()],
+        ))
+        .await;
+    if let Err(err) = reactivated {
+        tracing::error!(error = %err, "rolling a failed move back: reactivating failed");
+    }
+    let dropped = match (created_db, DatabaseName::parse(&target.database)) {
+        (true, Ok(db)) => provision::drop_database(catalog, &db)
+            .await
+            .map_err(Error::from),
+        (false, Ok(_)) => match connect(server, &target.database).await {
+            Ok(db) => {
+                let r = provision::drop_schema(&db, schema).await;
+                let _ = db.close().await;
+                r.map_err(Into::into)
+            }
+            Err(err) => Err(err),
+        },
+        (_, Err(err)) => Err(err.into()),
+    };
+    if let Err(err) = dropped {
+        tracing::error!(error = %err, "rolling a failed move back: dropping the target failed");
+    }
+}
+
+async fn finish(
+    catalog: &DatabaseConnection,
+    op: Uuid,
+    outcome: std::result::Result<serde_json::Value, String>,
+) -> Result<()> {
+    let (status, details, error) = match outcome {
+        Ok(d) => ("succeeded", d, None),
+        Err(e) => ("failed", json!({}), Some(e)),
+    };
+    catalog
+        .execute_raw(stmt(
+            "UPDATE platform.tenant_operations SET status = $2, error = $3,
+                 details = details || $4, finished_at = now()
+             WHERE id = $1",
+            [op.into(), status.into(), error.into(), details.into()],
+        ))
+        .await?;
+    Ok(())
+}
+
+async fn pool_database(catalog: &DatabaseConnection, pool: &str) -> Result<String> {
+    catalog
+        .query_one_raw(stmt(
+            "SELECT database_name FROM platform.shared_pools WHERE name = $1",
+            [pool.into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<String>("", "database_name"))
+        .transpose()?
+        .ok_or(Error::NotFound("shared pool"))
+}
+
+async fn connect(server: &Url, database: &str) -> Result<DatabaseConnection> {
+    let name = DatabaseName::parse(database)?;
+    Ok(Database::connect(provision::database_url(server, &name).as_str()).await?)
+}
+
+/// A session-level advisory lock on the tenant's moves, held on a connection of its own
+/// for as long as the move runs: a dead process's lock goes with its connection.
+struct MoveLock {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+}
+
+impl MoveLock {
+    async fn take(catalog: &DatabaseConnection, id: Uuid) -> Result<Self> {
+        let mut conn = catalog
+            .get_postgres_connection_pool()
+            .acquire()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 7))")
+            .bind(format!("instudio:move:{id}"))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if !got {
+            return Err(Error::conflict(
+                "move_in_progress",
+                "another move of this tenant is running",
+            ));
+        }
+        Ok(Self { conn: Some(conn) })
+    }
+}
+
+impl Drop for MoveLock {
+    fn drop(&mut self) {
+        // Closing the connection (rather than returning it to the pool) releases the
+        // session lock without an async unlock.
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+/// Settles moves of tenant `id` that a dead process left `running`. Before the switch
+/// (the tenant is still placed on the source): the target is dropped and the tenant is
+/// active on its source again. After the switch: the source schema, if still there, is
+/// archived and the move completes.
+pub async fn recover(catalog: &DatabaseConnection, server: &Url, id: Uuid) -> Result<()> {
+    let rows = catalog
+        .query_all_raw(stmt(
+            "SELECT o.id, o.details, t.placement_kind, t.database_name, t.pool_name
+             FROM platform.tenant_operations o JOIN platform.tenants t ON t.id = o.tenant_id
+             WHERE o.tenant_id = $1 AND o.kind = 'tenant_move' AND o.status = 'running'",
+            [id.into()],
+        ))
+        .await?;
+    for row in rows {
+        let op: Uuid = row.try_get("", "id")?;
+        let details: serde_json::Value = row.try_get("", "details")?;
+        let schema = SchemaName::parse(details["schema"].as_str().unwrap_or_default())?;
+        let to = &details["to"];
+        let target = Place {
+            kind: if to["kind"] == "dedicated" {
+                "dedicated"
+            } else {
+                "shared"
+            },
+            pool: to["pool"].as_str().map(str::to_owned),
+            database: to["database"].as_str().unwrap_or_default().to_owned(),
+        };
+        let from_db = details["from"]["database"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let kind: String = row.try_get("", "placement_kind")?;
+        let placed_db = match row.try_get::<Option<String>>("", "database_name")? {
+            Some(db) => Some(db),
+            None => match row.try_get::<Option<String>>("", "pool_name")? {
+                Some(pool) => Some(pool_database(catalog, &pool).await?),
+                None => None,
+            },
+        };
+        let switched =
+            kind == target.kind && placed_db.as_deref() == Some(target.database.as_str());
+        if switched {
+            let src = connect(server, &from_db).await?;
+            let archived = if provision::schema_exists(&src, &schema).await? {
+                Some(provision::archive_schema(&src, &schema).await?)
+            } else {
+                None
+            };
+            let _ = src.close().await;
+            finish(
+                catalog,
+                op,
+                Ok(json!({ "recovered": "completed after the switch",
+                           "archived_as": archived.map(|a| a.as_str().to_owned()) })),
+            )
+            .await?;
+        } else {
+            rollback(
+                catalog,
+                server,
+                id,
+                &schema,
+                &target,
+                target.kind == "dedicated",
+            )
+            .await;
+            finish(
+                catalog,
+                op,
+                Err("interrupted before the switch; rolled back to the source".to_owned()),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}

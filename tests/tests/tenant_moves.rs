@@ -1,0 +1,421 @@
+//! `admin move-tenant`: a tenant with data moves shared → dedicated → shared while a
+//! runtime serves it; a move that fails before the switch leaves the tenant active on
+//! its source with all its data, and a rerun then succeeds.
+
+// Test helpers fail loudly: a broken fixture should stop the test at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use control_plane::{
+    catalog::{self, Actor},
+    fleet::{MoveTarget, move_tenant},
+};
+use instudio_tests::{Platform, eventually};
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use tenancy::{DatabaseName, provision};
+use tenant_runtime::auth::Role;
+use uuid::Uuid;
+
+async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(sea_orm::DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_tenant_moves_between_tiers_with_its_data_and_a_failed_move_rolls_back() {
+    let platform = Platform::new(1).await;
+    let slug = format!("mv-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let schema = format!("t_{}", slug.replace('-', "_"));
+    let tenant = platform.create_tenant(&slug, "free").await;
+    let rt = platform.runtime(platform.runtime_config()).await;
+    let host = Platform::host(&slug);
+    let token = platform.token(tenant.id, Role::Owner);
+    let created = rt
+        .post(&host, "/api/v1/locations")
+        .bearer_auth(&token)
+        .json(&json!({ "name": "Before the move" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    platform
+        .catalog
+        .execute_unprepared(&format!(
+            "INSERT INTO {schema}.customers (id, kind, name, email)
+             SELECT gen_random_uuid(), 'guest', 'Customer ' || i, 'c' || i || '@example.com'
+             FROM generate_series(1, 1000) i"
+        ))
+        .await
+        .unwrap();
+    let server = platform.db.url.expose().clone();
+    let database = DatabaseName::parse(&format!("tdb_{}", slug.replace('-', "_"))).unwrap();
+
+    // A fault before the copy: the target database holds a foreign table, so the copy
+    // refuses. The tenant stays active on its source, with everything.
+    platform
+        .catalog
+        .execute_unprepared(&format!("CREATE DATABASE {}", database.quoted()))
+        .await
+        .unwrap();
+    let target = Database::connect(provision::database_url(&server, &database).as_str())
+        .await
+        .unwrap();
+    target
+        .execute_unprepared(&format!(
+            "CREATE SCHEMA {schema}; CREATE TABLE {schema}.intruder (x int)"
+        ))
+        .await
+        .unwrap();
+    target.close().await.unwrap();
+    let failed = move_tenant(
+        &platform.catalog,
+        &server,
+        &slug,
+        &MoveTarget::Dedicated,
+        &Actor::system("test"),
+    )
+    .await;
+    assert!(failed.is_err());
+    let t = catalog::find_tenant(&platform.catalog, &slug)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (t.status.as_str(), t.placement_kind.as_str()),
+        ("active", "shared")
+    );
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            &format!("SELECT count(*) FROM {schema}.customers")
+        )
+        .await,
+        1000
+    );
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            "SELECT count(*) FROM platform.tenant_operations
+             WHERE kind = 'tenant_move' AND status = 'failed'"
+        )
+        .await,
+        1
+    );
+
+    // The rerun moves it.
+    let report = move_tenant(
+        &platform.catalog,
+        &server,
+        &slug,
+        &MoveTarget::Dedicated,
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report
+            .tables
+            .iter()
+            .find(|c| c.table == "customers")
+            .unwrap()
+            .rows,
+        1000
+    );
+    let t = catalog::find_tenant(&platform.catalog, &slug)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (t.status.as_str(), t.placement_kind.as_str()),
+        ("active", "dedicated")
+    );
+    assert_eq!(t.database_name.as_deref(), Some(database.as_str()));
+    // The source is archived, not dropped.
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            &format!(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = '{}'",
+                report.archived_as
+            )
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            &format!("SELECT count(*) FROM pg_namespace WHERE nspname = '{schema}'")
+        )
+        .await,
+        0
+    );
+
+    // The runtime follows the switch (NOTIFY): it reads and writes the new database.
+    let names = || async {
+        let body: Value = rt
+            .get(&host, "/api/v1/locations")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body.to_string()
+    };
+    assert!(names().await.contains("Before the move"));
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            rt.post(&host, "/api/v1/locations")
+                .bearer_auth(&token)
+                .json(&json!({ "name": "After the move" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == StatusCode::CREATED
+        })
+        .await
+    );
+    let dedicated = Database::connect(provision::database_url(&server, &database).as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(
+            &dedicated,
+            &format!("SELECT count(*) FROM {schema}.locations WHERE name = 'After the move'")
+        )
+        .await,
+        1
+    );
+    dedicated.close().await.unwrap();
+
+    // And back to the shared pool, with both locations.
+    move_tenant(
+        &platform.catalog,
+        &server,
+        &slug,
+        &MoveTarget::Shared(None),
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+    let t = catalog::find_tenant(&platform.catalog, &slug)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (t.status.as_str(), t.placement_kind.as_str()),
+        ("active", "shared")
+    );
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            &format!("SELECT count(*) FROM {schema}.locations")
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            &format!("SELECT count(*) FROM {schema}.customers")
+        )
+        .await,
+        1000
+    );
+    provision::drop_database(&platform.catalog, &database)
+        .await
+        .unwrap();
+}
+
+/// The state a move killed at `step` leaves behind, made with the move's own pieces.
+async fn killed_move(platform: &Platform, slug: &str, step: &str) {
+    let server = platform.db.url.expose().clone();
+    let schema = tenancy::SchemaName::parse(&format!("t_{}", slug.replace('-', "_"))).unwrap();
+    let database = DatabaseName::parse(&format!("tdb_{}", slug.replace('-', "_"))).unwrap();
+    let t = catalog::find_tenant(&platform.catalog, slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let details = json!({
+        "from": { "kind": "shared", "pool": "local", "database": platform.db.name },
+        "to": { "kind": "dedicated", "pool": null, "database": database.as_str() },
+        "schema": schema.as_str(),
+    });
+    platform
+        .catalog
+        .execute_unprepared(&format!(
+            "INSERT INTO platform.tenant_operations (id, tenant_id, kind, status, actor, details)
+             VALUES ('{}', '{}', 'tenant_move', 'running', 'test', '{}')",
+            Uuid::now_v7(),
+            t.id,
+            details
+        ))
+        .await
+        .unwrap();
+    provision::create_database(&platform.catalog, &server, &database, &schema)
+        .await
+        .unwrap();
+    platform
+        .catalog
+        .execute_unprepared(&format!(
+            "UPDATE platform.tenants SET status = 'moving' WHERE id = '{}'",
+            t.id
+        ))
+        .await
+        .unwrap();
+    if step == "before_copy" {
+        return;
+    }
+    let target = Database::connect(provision::database_url(&server, &database).as_str())
+        .await
+        .unwrap();
+    if step == "mid_copy" {
+        // A copy commits all tables or none: killed midway, the target holds only
+        // what a previous attempt left, here a stray row.
+        target
+            .execute_unprepared(&format!(
+                "INSERT INTO {}.locations (id, name) VALUES (gen_random_uuid(), 'stray')",
+                schema.as_str()
+            ))
+            .await
+            .unwrap();
+    } else {
+        provision::copy_schema(&platform.catalog, &target, &schema, &schema, |_, _| {})
+            .await
+            .unwrap();
+    }
+    target.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_move_killed_at_any_step_is_recovered_by_the_rerun() {
+    let platform = Platform::new(1).await;
+    let server = platform.db.url.expose().clone();
+    for step in ["before_copy", "mid_copy", "after_copy", "after_switch"] {
+        let slug = format!(
+            "k{}-{}",
+            &step[..2],
+            &Uuid::new_v4().simple().to_string()[..6]
+        );
+        let schema = format!("t_{}", slug.replace('-', "_"));
+        platform.create_tenant(&slug, "free").await;
+        platform
+            .catalog
+            .execute_unprepared(&format!(
+                "INSERT INTO {schema}.customers (id, kind, name, email)
+                 SELECT gen_random_uuid(), 'guest', 'Customer ' || i, 'c' || i || '@example.com'
+                 FROM generate_series(1, 300) i"
+            ))
+            .await
+            .unwrap();
+        let database = DatabaseName::parse(&format!("tdb_{}", slug.replace('-', "_"))).unwrap();
+        if step == "after_switch" {
+            // A real move, killed after the switch: the source is not archived yet and
+            // the operation is still running.
+            let report = move_tenant(
+                &platform.catalog,
+                &server,
+                &slug,
+                &MoveTarget::Dedicated,
+                &Actor::system("test"),
+            )
+            .await
+            .unwrap();
+            platform
+                .catalog
+                .execute_unprepared(&format!(
+                    "ALTER SCHEMA {} RENAME TO {schema};
+                     UPDATE platform.tenant_operations SET status = 'running', finished_at = NULL
+                     WHERE id = '{}'",
+                    report.archived_as, report.operation_id
+                ))
+                .await
+                .unwrap();
+            control_plane::fleet::recover_move(
+                &platform.catalog,
+                &server,
+                catalog::find_tenant(&platform.catalog, &slug)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+            )
+            .await
+            .unwrap();
+        } else {
+            killed_move(&platform, &slug, step).await;
+            // The rerun settles the dead move (rolls it back), then moves.
+            move_tenant(
+                &platform.catalog,
+                &server,
+                &slug,
+                &MoveTarget::Dedicated,
+                &Actor::system("test"),
+            )
+            .await
+            .unwrap();
+        }
+        let t = catalog::find_tenant(&platform.catalog, &slug)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (t.status.as_str(), t.placement_kind.as_str()),
+            ("active", "dedicated"),
+            "{step}"
+        );
+        let target = Database::connect(provision::database_url(&server, &database).as_str())
+            .await
+            .unwrap();
+        assert_eq!(
+            scalar(&target, &format!("SELECT count(*) FROM {schema}.customers")).await,
+            300,
+            "{step}"
+        );
+        assert_eq!(
+            scalar(
+                &target,
+                &format!("SELECT count(*) FROM {schema}.locations WHERE name = 'stray'")
+            )
+            .await,
+            0,
+            "{step}"
+        );
+        target.close().await.unwrap();
+        // The source is archived, not left under the tenant's name; no move is running.
+        assert_eq!(
+            scalar(
+                &platform.catalog,
+                &format!("SELECT count(*) FROM pg_namespace WHERE nspname = '{schema}'")
+            )
+            .await,
+            0,
+            "{step}"
+        );
+        assert_eq!(
+            scalar(
+                &platform.catalog,
+                &format!(
+                    "SELECT count(*) FROM platform.tenant_operations
+                     WHERE kind = 'tenant_move' AND status = 'running' AND tenant_id = '{}'",
+                    t.id
+                )
+            )
+            .await,
+            0,
+            "{step}"
+        );
+        provision::drop_database(&platform.catalog, &database)
+            .await
+            .unwrap();
+    }
+}
