@@ -124,6 +124,33 @@ pub struct ServeArgs {
     pub service: ServiceArgs,
 }
 
+/// Stripe, the payment provider. With no secret key, paid plans answer
+/// `billing_not_configured` and everything else works.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StripeArgs {
+    /// `sk_live_…`/`sk_test_…`.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<Secret>,
+    /// Another Stripe-compatible API (e.g. localstripe in tests); api.stripe.com if unset.
+    #[arg(long, env = "STRIPE_API_BASE")]
+    pub stripe_api_base: Option<Url>,
+    /// `whsec_…`: verifies the `Stripe-Signature` of webhooks.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<Secret>,
+}
+
+impl StripeArgs {
+    /// The client configuration, when a key is set.
+    pub fn config(&self) -> Option<crate::billing::client::StripeConfig> {
+        self.stripe_secret_key
+            .as_ref()
+            .map(|key| crate::billing::client::StripeConfig {
+                secret_key: key.clone(),
+                api_base: self.stripe_api_base.as_ref().map(Url::to_string),
+            })
+    }
+}
+
 /// Where DNS questions go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DnsResolver {

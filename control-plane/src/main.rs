@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use control_plane::{
     LocalProvisioner, NewTenant,
     catalog::{self, Actor, TenantRecord},
-    config::{DatabaseArgs, PlatformArgs, Secret, ServeArgs, Settings},
+    config::{DatabaseArgs, PlatformArgs, Secret, ServeArgs, Settings, StripeArgs},
     demo, dev,
     http::ControlPlane,
     identity::{
@@ -49,6 +49,21 @@ enum Command {
     /// Access-token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Stripe billing.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BillingCommand {
+    /// Create or update a Stripe product and monthly price for every paid plan
+    /// (idempotent: a second run changes nothing).
+    SyncPlans {
+        #[command(flatten)]
+        stripe: StripeArgs,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Pools(cmd) => pools(&cli.db.database_url, cmd).await?,
         Command::Admins(cmd) => admins(&cli.db.database_url, cmd).await?,
         Command::Keys(cmd) => keys(&cli.db.database_url, cmd).await?,
+        Command::Billing(cmd) => billing(&cli.db.database_url, cmd).await?,
     }
     Ok(())
 }
@@ -569,6 +585,33 @@ async fn keys(url: &DbUrl, cmd: KeysCommand) -> anyhow::Result<()> {
             )
             .await?;
             println!("signing with {kid}; {previous} verifies for {overlap_secs} s more");
+        }
+    }
+    Ok(())
+}
+
+async fn billing(url: &DbUrl, cmd: BillingCommand) -> anyhow::Result<()> {
+    let db = connect(url).await?;
+    match cmd {
+        BillingCommand::SyncPlans { stripe, json } => {
+            let config = stripe
+                .config()
+                .ok_or_else(|| anyhow::anyhow!("STRIPE_SECRET_KEY is required"))?;
+            let api = control_plane::billing::client::StripeApi::new(&config)?;
+            let report = control_plane::billing::sync::sync_plans(&db, &api).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "products: {} created, {} updated; prices: {} created, {} deactivated; \
+                     {} plan(s) unchanged",
+                    report.products_created,
+                    report.products_updated,
+                    report.prices_created,
+                    report.prices_deactivated,
+                    report.unchanged
+                );
+            }
         }
     }
     Ok(())

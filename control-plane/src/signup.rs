@@ -112,6 +112,9 @@ pub async fn signup(
     };
     let id = Uuid::now_v7();
     let paid = plan.is_paid();
+    if paid {
+        billing.available()?;
+    }
     let serve_now = !paid && signup.plan.tier() == Tier::Shared;
     let tx = db.begin().await?;
     let status = if paid {

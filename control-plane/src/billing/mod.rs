@@ -1,7 +1,11 @@
 //! The seam to billing. A paid signup asks [`Billing`] to start a subscription; the
 //! tenant waits in `pending_payment` until billing confirms the payment and calls
-//! [`crate::lifecycle::payment_confirmed`]. The Stripe implementation comes with the
-//! billing work; until then [`ManualBilling`] leaves paid tenants waiting for an operator.
+//! [`crate::lifecycle::payment_confirmed`]. Stripe is the payment provider
+//! ([`client`], [`sync`]); [`ManualBilling`] leaves paid tenants waiting for an operator,
+//! and [`NotConfigured`] refuses paid plans with a clear error.
+
+pub mod client;
+pub mod sync;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -27,6 +31,11 @@ pub enum Checkout {
 }
 
 pub trait Billing: Send + Sync + std::fmt::Debug {
+    /// Whether paid plans can be sold at all; checked before a paid signup writes anything.
+    fn available(&self) -> Result<()> {
+        Ok(())
+    }
+
     fn start_subscription<'a>(
         &'a self,
         request: &'a SubscriptionRequest,
@@ -50,5 +59,23 @@ impl Billing for ManualBilling {
             );
             Ok(Checkout::AwaitingPayment { checkout_url: None })
         })
+    }
+}
+
+/// No payment provider configured (no `STRIPE_SECRET_KEY`): free plans work, paid plans
+/// answer [`crate::Error::BillingNotConfigured`].
+#[derive(Debug, Clone, Default)]
+pub struct NotConfigured;
+
+impl Billing for NotConfigured {
+    fn available(&self) -> Result<()> {
+        Err(crate::Error::BillingNotConfigured)
+    }
+
+    fn start_subscription<'a>(
+        &'a self,
+        _request: &'a SubscriptionRequest,
+    ) -> BoxFuture<'a, Result<Checkout>> {
+        Box::pin(async { Err(crate::Error::BillingNotConfigured) })
     }
 }
