@@ -122,6 +122,8 @@ pub struct ServeArgs {
     pub platform: PlatformArgs,
     #[command(flatten)]
     pub service: ServiceArgs,
+    #[command(flatten)]
+    pub stripe: StripeArgs,
 }
 
 /// Stripe, the payment provider. With no secret key, paid plans answer
@@ -148,6 +150,23 @@ impl StripeArgs {
                 secret_key: key.clone(),
                 api_base: self.stripe_api_base.as_ref().map(Url::to_string),
             })
+    }
+}
+
+impl StripeArgs {
+    /// The billing to sell paid plans with: Stripe when a key is set, otherwise paid
+    /// plans are refused with `billing_not_configured`.
+    pub fn billing(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+    ) -> anyhow::Result<std::sync::Arc<dyn crate::billing::Billing>> {
+        Ok(match self.config() {
+            Some(config) => std::sync::Arc::new(crate::billing::stripe::StripeBilling::new(
+                crate::billing::client::StripeApi::new(&config)?,
+                db.clone(),
+            )),
+            None => std::sync::Arc::new(crate::billing::NotConfigured),
+        })
     }
 }
 
@@ -203,6 +222,10 @@ pub struct Settings {
     pub worker_interval: Duration,
     /// Peers whose `X-Forwarded-For` is believed (for audit IPs and attempt limits).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Verifies Stripe webhooks; without it the webhook answers `billing_not_configured`.
+    pub stripe_webhook_secret: Option<Secret>,
+    /// How old a webhook signature may be.
+    pub webhook_tolerance: Duration,
 }
 
 impl Settings {
@@ -232,6 +255,8 @@ impl Settings {
             retention: Duration::from_secs(30 * 86_400),
             worker_interval: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
+            stripe_webhook_secret: None,
+            webhook_tolerance: Duration::from_secs(300),
         })
     }
 

@@ -99,6 +99,8 @@ struct DevArgs {
     state_dir: PathBuf,
     #[command(flatten)]
     platform: PlatformArgs,
+    #[command(flatten)]
+    stripe: StripeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,13 +200,16 @@ async fn serve(url: &DbUrl, args: ServeArgs) -> anyhow::Result<()> {
     let db = connect(url).await?;
     tenancy::provision::migrate_platform(&db).await?;
     let base = args.platform.base_domain()?;
-    let settings = Settings::from_args(base.clone(), args.service)?;
+    let mut settings = Settings::from_args(base.clone(), args.service)?;
+    settings.stripe_webhook_secret = args.stripe.stripe_webhook_secret.clone();
+    let billing = args.stripe.billing(&db)?;
     let provisioner = LocalProvisioner::new(db, server_url(url), base.clone());
     // PROVISIONER=kube: the operator places tenants; mirror its reports, sync the Tenants.
     let _kube =
         control_plane::kube::spawn_if_configured(provisioner.db(), base, Duration::from_secs(300))
             .await?;
-    let service = ControlPlane::build(&provisioner, settings, args.listen).await?;
+    let service =
+        ControlPlane::build_with_billing(&provisioner, settings, args.listen, billing).await?;
     tracing::info!(addr = %service.local_addr()?, "control plane listening");
     service.run_with_shutdown(shutdown_signal()).await?;
     Ok(())
@@ -251,10 +256,13 @@ async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
     )
     .await?;
 
-    let control = ControlPlane::build(
+    let mut settings = dev::settings(&base, args.control_plane_port, &args.state_dir)?;
+    settings.stripe_webhook_secret = args.stripe.stripe_webhook_secret.clone();
+    let control = ControlPlane::build_with_billing(
         &provisioner,
-        dev::settings(&base, args.control_plane_port, &args.state_dir)?,
+        settings,
         SocketAddr::from(([127, 0, 0, 1], args.control_plane_port)),
+        args.stripe.billing(&db)?,
     )
     .await
     .with_context(|| {

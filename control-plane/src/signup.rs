@@ -35,6 +35,8 @@ pub struct Signup {
     pub plan: PlanCode,
     pub locale: String,
     pub time_zone: String,
+    /// The Stripe PaymentMethod paying for a paid plan.
+    pub payment_method: Option<String>,
 }
 
 #[derive(Debug)]
@@ -172,6 +174,7 @@ pub async fn signup(
                     tenant_slug: signup.subdomain.to_string(),
                     plan,
                     owner_email: owner.email.clone(),
+                    payment_method: signup.payment_method.clone(),
                 })
                 .await?,
         )

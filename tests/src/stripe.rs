@@ -101,3 +101,59 @@ impl LocalStripe {
             .unwrap()
     }
 }
+
+/// The webhook secret tests configure on both sides.
+pub const WEBHOOK_SECRET: &str = "whsec_instudio_test_0123456789abcdefghijkl";
+
+impl LocalStripe {
+    /// Makes localstripe deliver its events, signed with [`WEBHOOK_SECRET`], to `url`.
+    pub async fn deliver_webhooks_to(&self, url: &str) {
+        let status = reqwest::Client::new()
+            .post(format!("{}/_config/webhooks/instudio", self.base))
+            .basic_auth(SECRET_KEY, Some(""))
+            .form(&[("url", url), ("secret", WEBHOOK_SECRET)])
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(
+            status.is_success(),
+            "configuring localstripe webhooks: {status}"
+        );
+    }
+
+    /// A card PaymentMethod, as Stripe.js would create it in the owner's browser.
+    pub async fn card(&self, number: &str) -> String {
+        let pm: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/payment_methods", self.base))
+            .basic_auth(SECRET_KEY, Some(""))
+            .form(&[
+                ("type", "card"),
+                ("card[number]", number),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2034"),
+                ("card[cvc]", "123"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        pm["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Signs `payload` the way Stripe does, at unix time `t`.
+pub fn sign(payload: &str, t: i64, secret: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{payload}").as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={t},v1={hex}")
+}

@@ -1,11 +1,30 @@
-//! Platform billing against localstripe: plans synced to Stripe products and prices.
+//! Platform billing against localstripe: plans synced to Stripe products and prices,
+//! paid signup through the first paid invoice, and the webhook's signature check,
+//! exactly-once application and ordering.
 
 // Test helpers fail loudly: a broken fixture should stop the test at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use control_plane::billing::sync::{SyncReport, sync_plans};
-use instudio_tests::{Platform, stripe::LocalStripe};
-use sea_orm::ConnectionTrait;
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use control_plane::{
+    billing::{
+        NotConfigured,
+        stripe::StripeBilling,
+        sync::{SyncReport, sync_plans},
+    },
+    config::Secret,
+};
+use instudio_tests::{
+    Platform,
+    control::{self, ControlPlaneHandle},
+    eventually,
+    stripe::{LocalStripe, WEBHOOK_SECRET, sign},
+};
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn sync_plans_is_idempotent_and_follows_price_changes() {
@@ -71,4 +90,282 @@ async fn sync_plans_is_idempotent_and_follows_price_changes() {
         row.try_get::<String>("", "stripe_price_id").unwrap(),
         "instudio-starter-3900eur-month"
     );
+}
+
+struct Billed {
+    platform: Platform,
+    stripe: LocalStripe,
+    cp: ControlPlaneHandle,
+}
+
+/// A platform whose control plane sells paid plans through localstripe.
+async fn billed() -> Billed {
+    let platform = Platform::new(2).await;
+    let stripe = LocalStripe::start().await;
+    sync_plans(&platform.catalog, &stripe.api()).await.unwrap();
+    let mut settings = control::settings();
+    settings.stripe_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
+    let billing = Arc::new(StripeBilling::new(stripe.api(), platform.catalog.clone()));
+    let cp = platform.control_plane_with_billing(settings, billing).await;
+    Billed {
+        platform,
+        stripe,
+        cp,
+    }
+}
+
+async fn paid_signup(b: &Billed, slug: &str) -> Value {
+    let card = b.stripe.card("4242424242424242").await;
+    let (status, body) =
+        b.cp.post(
+            "/api/v1/signup",
+            None,
+            json!({
+                "owner_name": "Ana López",
+                "email": format!("owner@{slug}.example"),
+                "password": control::OWNER_PASSWORD,
+                "salon_name": "Glow Studio",
+                "subdomain": slug,
+                "plan": "starter",
+                "payment_method": card,
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn tenant_status(platform: &Platform, slug: &str) -> String {
+    control_plane::catalog::find_tenant(&platform.catalog, slug)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+async fn scalar(platform: &Platform, sql: &str) -> Value {
+    let row = platform
+        .catalog
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<Value>("", "v").unwrap()
+}
+
+async fn send_event(b: &Billed, event: &Value, signature: String) -> (StatusCode, Value) {
+    let payload = event.to_string();
+    let response =
+        b.cp.client
+            .post(b.cp.url("/api/v1/stripe/webhook"))
+            .header("Stripe-Signature", signature)
+            .header("Content-Type", "application/json")
+            .body(payload)
+            .send()
+            .await
+            .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn deliver(b: &Billed, event: &Value) -> (StatusCode, Value) {
+    let signature = sign(&event.to_string(), Utc::now().timestamp(), WEBHOOK_SECRET);
+    send_event(b, event, signature).await
+}
+
+#[tokio::test]
+async fn paid_signup_waits_for_the_first_invoice_then_serves() {
+    let b = billed().await;
+    b.stripe
+        .deliver_webhooks_to(&b.cp.url("/api/v1/stripe/webhook"))
+        .await;
+    let body = paid_signup(&b, "glow").await;
+    assert_eq!(body["tenant"]["status"], "pending_payment");
+    assert_eq!(body["billing"]["status"], "subscription", "{body}");
+    let subscription = body["billing"]["subscription_id"].as_str().unwrap();
+
+    // Stripe's side: a customer for the tenant, subscribed to the plan's price.
+    let sub = b
+        .stripe
+        .get(&format!("/subscriptions/{subscription}"))
+        .await;
+    assert_eq!(
+        sub["items"]["data"][0]["plan"]["id"],
+        "instudio-starter-2900eur-month"
+    );
+    assert_eq!(sub["metadata"]["tenant_id"], body["tenant"]["id"]);
+    let customer = b
+        .stripe
+        .get(&format!("/customers/{}", sub["customer"].as_str().unwrap()))
+        .await;
+    assert_eq!(customer["email"], "owner@glow.example");
+
+    // localstripe delivers invoice.payment_succeeded (signed) a second later.
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            tenant_status(&b.platform, "glow").await == "active"
+        })
+        .await,
+        "the first paid invoice provisions the tenant"
+    );
+    let applied = scalar(
+        &b.platform,
+        "SELECT to_jsonb(count(*)) AS v FROM platform.stripe_events
+         WHERE type = 'invoice.payment_succeeded' AND outcome = 'applied'",
+    )
+    .await;
+    assert_eq!(applied, 1);
+}
+
+#[tokio::test]
+async fn paid_plans_without_billing_answer_a_clear_error() {
+    let platform = Platform::new(0).await;
+    let cp = platform
+        .control_plane_with_billing(control::settings(), Arc::new(NotConfigured))
+        .await;
+    let (status, body) = cp
+        .post(
+            "/api/v1/signup",
+            None,
+            json!({
+                "owner_name": "Ana López",
+                "email": "ana@nobill.example",
+                "password": control::OWNER_PASSWORD,
+                "salon_name": "No Bill",
+                "subdomain": "nobill",
+                "plan": "starter",
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "billing_not_configured");
+    assert!(
+        control_plane::catalog::find_tenant(&platform.catalog, "nobill")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing is written"
+    );
+    // Free plans still work.
+    cp.signup("freebie", "ana@free.example", "free").await;
+}
+
+fn invoice_paid(id: &str, customer: &str) -> Value {
+    json!({
+        "id": id,
+        "object": "event",
+        "type": "invoice.payment_succeeded",
+        "created": Utc::now().timestamp(),
+        "data": { "object": { "object": "invoice", "id": "in_test", "customer": customer, "paid": true } }
+    })
+}
+
+async fn customer_of(platform: &Platform, slug: &str) -> String {
+    scalar(
+        platform,
+        &format!(
+            "SELECT to_jsonb(b.stripe_customer_id) AS v FROM platform.billing_accounts b
+             JOIN platform.tenants t ON t.id = b.tenant_id WHERE t.slug = '{slug}'"
+        ),
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .to_owned()
+}
+
+#[tokio::test]
+async fn a_webhook_replayed_three_times_applies_once_and_forgeries_are_refused() {
+    let b = billed().await;
+    paid_signup(&b, "replay").await;
+    let customer = customer_of(&b.platform, "replay").await;
+    let event = invoice_paid("evt_replay1", &customer);
+
+    // Forged (wrong secret) and stale (signed 10 minutes ago): 400, nothing applied.
+    let forged = sign(
+        &event.to_string(),
+        Utc::now().timestamp(),
+        "whsec_not_the_secret",
+    );
+    let (status, body) = send_event(&b, &event, forged).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "bad_signature");
+    let stale = sign(
+        &event.to_string(),
+        Utc::now().timestamp() - 600,
+        WEBHOOK_SECRET,
+    );
+    assert_eq!(
+        send_event(&b, &event, stale).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, _) = send_event(&b, &event, "t=1,v1=zz".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        tenant_status(&b.platform, "replay").await,
+        "pending_payment"
+    );
+    assert_eq!(
+        scalar(
+            &b.platform,
+            "SELECT to_jsonb(count(*)) AS v FROM platform.stripe_events"
+        )
+        .await,
+        0
+    );
+
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = deliver(&b, &event).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        outcomes.push(body["outcome"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(outcomes, ["applied", "duplicate", "duplicate"]);
+    assert_eq!(tenant_status(&b.platform, "replay").await, "active");
+    assert_eq!(
+        scalar(
+            &b.platform,
+            "SELECT to_jsonb(count(*)) AS v FROM platform.audit_log
+             WHERE action = 'tenant.provisioning'"
+        )
+        .await,
+        1,
+        "provisioned once"
+    );
+}
+
+fn subscription_event(id: &str, created: i64, customer: &str, status: &str, cancel: bool) -> Value {
+    json!({
+        "id": id,
+        "object": "event",
+        "type": "customer.subscription.updated",
+        "created": created,
+        "data": { "object": {
+            "object": "subscription", "id": "sub_test", "customer": customer,
+            "status": status, "cancel_at_period_end": cancel,
+            "current_period_end": created + 30 * 86_400,
+        } }
+    })
+}
+
+#[tokio::test]
+async fn an_older_subscription_update_never_overwrites_a_newer_one() {
+    let b = billed().await;
+    paid_signup(&b, "ordered").await;
+    let customer = customer_of(&b.platform, "ordered").await;
+    let now = Utc::now().timestamp();
+    let newer = subscription_event("evt_newer", now, &customer, "active", true);
+    let older = subscription_event("evt_older", now - 60, &customer, "incomplete", false);
+
+    assert_eq!(deliver(&b, &newer).await.1["outcome"], "applied");
+    assert_eq!(deliver(&b, &older).await.1["outcome"], "stale");
+    let state = scalar(
+        &b.platform,
+        "SELECT jsonb_build_object('status', b.subscription_status,
+                 'cancel', b.cancel_at_period_end) AS v
+         FROM platform.billing_accounts b JOIN platform.tenants t ON t.id = b.tenant_id
+         WHERE t.slug = 'ordered'",
+    )
+    .await;
+    assert_eq!(state, json!({ "status": "active", "cancel": true }));
 }

@@ -5,7 +5,9 @@
 //! and [`NotConfigured`] refuses paid plans with a clear error.
 
 pub mod client;
+pub mod stripe;
 pub mod sync;
+pub mod webhook;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -20,6 +22,8 @@ pub struct SubscriptionRequest {
     pub tenant_slug: String,
     pub plan: Plan,
     pub owner_email: String,
+    /// The PaymentMethod (`pm_…`) to charge, from Stripe.js.
+    pub payment_method: Option<String>,
 }
 
 /// Where the payment stands after signup.
@@ -28,6 +32,12 @@ pub struct SubscriptionRequest {
 pub enum Checkout {
     /// The owner still has to pay (at `checkout_url`, when billing has one).
     AwaitingPayment { checkout_url: Option<String> },
+    /// A Stripe subscription exists; the tenant is provisioned when Stripe reports its
+    /// first invoice paid.
+    Subscription {
+        subscription_id: String,
+        subscription_status: String,
+    },
 }
 
 pub trait Billing: Send + Sync + std::fmt::Debug {

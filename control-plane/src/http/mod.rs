@@ -12,6 +12,7 @@ pub mod extract;
 mod internal;
 mod ops;
 mod signup;
+mod stripe;
 mod tenants;
 
 use std::{
@@ -70,6 +71,7 @@ pub fn api_router() -> Router<CpState> {
         .merge(auth::router())
         .merge(internal::router())
         .merge(signup::router())
+        .merge(stripe::router())
         .merge(tenants::router())
         .merge(domains::router())
         .merge(admin::router())

@@ -1,0 +1,97 @@
+//! [`StripeBilling`]: a paid signup becomes a Stripe customer (with the owner's payment
+//! method as the invoice default) and a subscription to the plan's price. The tenant
+//! stays `pending_payment` until the webhook reports the first invoice paid.
+
+use futures::future::BoxFuture;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::json;
+
+use super::{
+    Billing, Checkout, SubscriptionRequest,
+    client::{StripeApi, str_field},
+    sync::price_of,
+};
+use crate::{catalog::stmt, error::Result};
+
+#[derive(Debug, Clone)]
+pub struct StripeBilling {
+    api: StripeApi,
+    db: DatabaseConnection,
+}
+
+impl StripeBilling {
+    pub fn new(api: StripeApi, db: DatabaseConnection) -> Self {
+        Self { api, db }
+    }
+
+    pub fn api(&self) -> &StripeApi {
+        &self.api
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %request.tenant_id))]
+    async fn subscribe(&self, request: &SubscriptionRequest) -> Result<Checkout> {
+        let price = price_of(&self.db, &request.plan.code).await?;
+        let tenant = request.tenant_id.to_string();
+        let mut customer = json!({
+            "email": request.owner_email,
+            "description": request.tenant_slug,
+            "metadata": { "tenant_id": tenant },
+        });
+        if let Some(pm) = &request.payment_method {
+            customer["payment_method"] = json!(pm);
+            customer["invoice_settings"] = json!({ "default_payment_method": pm });
+        }
+        let customer = self
+            .api
+            .post("/customers", &customer, &format!("customer-{tenant}"))
+            .await?;
+        let customer_id = str_field(&customer, "id")?;
+        self.db
+            .execute_raw(stmt(
+                "INSERT INTO platform.billing_accounts (tenant_id, stripe_customer_id)
+                 VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",
+                [request.tenant_id.into(), customer_id.into()],
+            ))
+            .await?;
+        let subscription = self
+            .api
+            .post(
+                "/subscriptions",
+                &json!({
+                    "customer": customer_id,
+                    "items": [{ "plan": price }],
+                    "metadata": { "tenant_id": tenant, "plan": request.plan.code },
+                }),
+                &format!("subscription-{tenant}"),
+            )
+            .await?;
+        let subscription_id = str_field(&subscription, "id")?;
+        let status = str_field(&subscription, "status")?;
+        // Only the id: the status comes from webhooks, ordered by event time.
+        self.db
+            .execute_raw(stmt(
+                "UPDATE platform.billing_accounts SET stripe_subscription_id = $2,
+                     subscription_status = COALESCE(subscription_status, $3), updated_at = now()
+                 WHERE tenant_id = $1",
+                [
+                    request.tenant_id.into(),
+                    subscription_id.into(),
+                    status.into(),
+                ],
+            ))
+            .await?;
+        Ok(Checkout::Subscription {
+            subscription_id: subscription_id.to_owned(),
+            subscription_status: status.to_owned(),
+        })
+    }
+}
+
+impl Billing for StripeBilling {
+    fn start_subscription<'a>(
+        &'a self,
+        request: &'a SubscriptionRequest,
+    ) -> BoxFuture<'a, Result<Checkout>> {
+        Box::pin(self.subscribe(request))
+    }
+}
