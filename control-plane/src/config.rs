@@ -128,7 +128,7 @@ pub struct ServeArgs {
 
 /// Stripe, the payment provider. With no secret key, paid plans answer
 /// `billing_not_configured` and everything else works.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct StripeArgs {
     /// `sk_live_…`/`sk_test_…`.
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
@@ -139,9 +139,18 @@ pub struct StripeArgs {
     /// `whsec_…`: verifies the `Stripe-Signature` of webhooks.
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<Secret>,
+    /// How long a tenant may stay past due before it is suspended.
+    #[arg(long, env = "BILLING_GRACE_HOURS", default_value_t = 168)]
+    pub billing_grace_hours: u64,
 }
 
 impl StripeArgs {
+    /// Copies the webhook secret and the grace period into the service settings.
+    pub fn apply(&self, settings: &mut Settings) {
+        settings.stripe_webhook_secret = self.stripe_webhook_secret.clone();
+        settings.billing_grace = Duration::from_secs(self.billing_grace_hours * 3600);
+    }
+
     /// The client configuration, when a key is set.
     pub fn config(&self) -> Option<crate::billing::client::StripeConfig> {
         self.stripe_secret_key
@@ -226,6 +235,8 @@ pub struct Settings {
     pub stripe_webhook_secret: Option<Secret>,
     /// How old a webhook signature may be.
     pub webhook_tolerance: Duration,
+    /// Past due for longer than this: suspended.
+    pub billing_grace: Duration,
 }
 
 impl Settings {
@@ -257,6 +268,7 @@ impl Settings {
             trusted_proxies: Vec::new(),
             stripe_webhook_secret: None,
             webhook_tolerance: Duration::from_secs(300),
+            billing_grace: Duration::from_secs(7 * 86_400),
         })
     }
 

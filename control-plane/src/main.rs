@@ -201,7 +201,7 @@ async fn serve(url: &DbUrl, args: ServeArgs) -> anyhow::Result<()> {
     tenancy::provision::migrate_platform(&db).await?;
     let base = args.platform.base_domain()?;
     let mut settings = Settings::from_args(base.clone(), args.service)?;
-    settings.stripe_webhook_secret = args.stripe.stripe_webhook_secret.clone();
+    args.stripe.apply(&mut settings);
     let billing = args.stripe.billing(&db)?;
     let provisioner = LocalProvisioner::new(db, server_url(url), base.clone());
     // PROVISIONER=kube: the operator places tenants; mirror its reports, sync the Tenants.
@@ -257,7 +257,7 @@ async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
     .await?;
 
     let mut settings = dev::settings(&base, args.control_plane_port, &args.state_dir)?;
-    settings.stripe_webhook_secret = args.stripe.stripe_webhook_secret.clone();
+    args.stripe.apply(&mut settings);
     let control = ControlPlane::build_with_billing(
         &provisioner,
         settings,

@@ -11,6 +11,7 @@ use chrono::Utc;
 use control_plane::{
     billing::{
         NotConfigured,
+        dunning::suspend_overdue,
         stripe::StripeBilling,
         sync::{SyncReport, sync_plans},
     },
@@ -368,4 +369,111 @@ async fn an_older_subscription_update_never_overwrites_a_newer_one() {
     )
     .await;
     assert_eq!(state, json!({ "status": "active", "cancel": true }));
+}
+
+#[tokio::test]
+async fn failed_payment_past_due_then_suspended_after_grace_then_active_when_paid() {
+    let b = billed().await;
+    let rt = b
+        .platform
+        .runtime(b.platform.runtime_config_jwks(b.cp.jwks_url()))
+        .await;
+    let host = Platform::host("dunning");
+    paid_signup(&b, "dunning").await;
+    let customer = customer_of(&b.platform, "dunning").await;
+    assert_eq!(
+        deliver(&b, &invoice_paid("evt_first_paid", &customer))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(tenant_status(&b.platform, "dunning").await, "active");
+
+    let mut failed = invoice_paid("evt_failed", &customer);
+    failed["type"] = json!("invoice.payment_failed");
+    failed["data"]["object"]["amount_due"] = json!(2900);
+    assert_eq!(deliver(&b, &failed).await.1["outcome"], "applied");
+    let mut failed_again = failed.clone();
+    failed_again["id"] = json!("evt_failed_again");
+    deliver(&b, &failed_again).await;
+    assert_eq!(
+        tenant_status(&b.platform, "dunning").await,
+        "active",
+        "grace period"
+    );
+    let told = scalar(
+        &b.platform,
+        "SELECT to_jsonb(array_agg(recipient)) AS v FROM platform.outbox
+         WHERE kind = 'billing.payment_failed'",
+    )
+    .await;
+    assert_eq!(
+        told,
+        json!(["owner@dunning.example"]),
+        "the owner is told once"
+    );
+
+    // Within the grace period nothing happens; past it, the tenant is suspended.
+    let day = Duration::from_secs(86_400);
+    assert!(
+        suspend_overdue(&b.platform.provisioner, day)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        suspend_overdue(&b.platform.provisioner, Duration::ZERO)
+            .await
+            .unwrap(),
+        ["dunning"]
+    );
+    assert_eq!(tenant_status(&b.platform, "dunning").await, "suspended");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            rt.get(&host, "/api/v1/salon")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == StatusCode::PAYMENT_REQUIRED
+        })
+        .await,
+        "the runtime answers 402"
+    );
+
+    let paid = invoice_paid("evt_paid_again", &customer);
+    assert_eq!(deliver(&b, &paid).await.1["outcome"], "applied");
+    assert_eq!(tenant_status(&b.platform, "dunning").await, "active");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            rt.get(&host, "/api/v1/salon")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == StatusCode::OK
+        })
+        .await,
+        "served again at once"
+    );
+}
+
+#[tokio::test]
+async fn billing_never_resumes_a_tenant_an_admin_suspended() {
+    let b = billed().await;
+    paid_signup(&b, "held").await;
+    let customer = customer_of(&b.platform, "held").await;
+    deliver(&b, &invoice_paid("evt_paid", &customer)).await;
+    b.platform
+        .provisioner
+        .set_status(
+            "held",
+            tenancy::TenantStatus::Suspended,
+            &control_plane::catalog::Actor::cli(),
+            Some("abuse"),
+        )
+        .await
+        .unwrap();
+    deliver(&b, &invoice_paid("evt_paid_later", &customer)).await;
+    assert_eq!(tenant_status(&b.platform, "held").await, "suspended");
 }

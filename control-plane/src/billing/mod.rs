@@ -5,6 +5,7 @@
 //! and [`NotConfigured`] refuses paid plans with a clear error.
 
 pub mod client;
+pub mod dunning;
 pub mod stripe;
 pub mod sync;
 pub mod webhook;

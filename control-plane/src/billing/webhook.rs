@@ -95,7 +95,17 @@ impl Outcome {
 pub async fn handle_event(provisioner: &LocalProvisioner, payload: &[u8]) -> Result<Outcome> {
     let event: Value = serde_json::from_slice(payload)
         .map_err(|_| Error::BadSignature("the webhook body is not a Stripe event"))?;
-    let id = event["id"].as_str().unwrap_or_default();
+    let id = event["id"]
+        .as_str()
+        .filter(|id| {
+            id.len() <= 254
+                && id.strip_prefix("evt_").is_some_and(|rest| {
+                    !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+        })
+        .ok_or(Error::BadSignature(
+            "the webhook body is not a Stripe event",
+        ))?;
     let kind = event["type"].as_str().unwrap_or_default();
     let created = event["created"]
         .as_i64()
@@ -129,13 +139,13 @@ pub async fn handle_event(provisioner: &LocalProvisioner, payload: &[u8]) -> Res
             Some(tenant),
         ) => subscription_changed(&tx, tenant, object, created, kind).await?,
         ("invoice.payment_succeeded", Some(tenant)) => {
-            tx.execute_raw(stmt(
-                "UPDATE platform.billing_accounts SET past_due_since = NULL, updated_at = now()
-                 WHERE tenant_id = $1",
-                [tenant.into()],
-            ))
-            .await?;
+            super::dunning::payment_succeeded(&tx, tenant).await?;
             provision = status_of(&tx, tenant).await? == "pending_payment";
+            Outcome::Applied
+        }
+        ("invoice.payment_failed", Some(tenant)) => {
+            super::dunning::payment_failed(&tx, tenant, created, object["amount_due"].as_i64())
+                .await?;
             Outcome::Applied
         }
         _ => Outcome::Ignored,

@@ -205,6 +205,16 @@ async fn housekeeping(state: CpState) {
         if let Err(err) = crate::identity::cleanup::purge_stale(&state.db).await {
             tracing::warn!(error = %err, "purging ended sessions and used tokens failed");
         }
+        match crate::billing::dunning::suspend_overdue(
+            &state.provisioner,
+            state.settings.billing_grace,
+        )
+        .await
+        {
+            Ok(slugs) if !slugs.is_empty() => tracing::info!(?slugs, "suspended for non-payment"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "dunning failed"),
+        }
         match lifecycle::purge_expired(&state.provisioner).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "cancelled tenants past retention deleted"),

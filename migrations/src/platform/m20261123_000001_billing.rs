@@ -25,13 +25,16 @@ CREATE TABLE platform.billing_accounts (
     current_period_end     timestamptz,
     -- `created` of the Stripe event whose state is applied here: older events are ignored.
     state_at               timestamptz,
+    -- Dunning: the first failed payment of the current run, and when the grace period
+    -- ran out and billing suspended the tenant (so only billing resumes it).
     past_due_since         timestamptz,
+    billing_suspended_at   timestamptz,
     created_at             timestamptz NOT NULL DEFAULT now(),
     updated_at             timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE platform.stripe_events (
-    id          text PRIMARY KEY CHECK (id ~ '^evt_[A-Za-z0-9]+$'),
+    id          text PRIMARY KEY CHECK (id ~ '^evt_[A-Za-z0-9_]{1,250}$'),
     type        text NOT NULL,
     created     timestamptz NOT NULL,
     tenant_id   uuid REFERENCES platform.tenants(id) ON DELETE SET NULL,
