@@ -23,7 +23,7 @@ use instudio_tests::{
     eventually,
     stripe::{LocalStripe, WEBHOOK_SECRET, sign},
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 
@@ -216,6 +216,25 @@ async fn paid_signup_waits_for_the_first_invoice_then_serves() {
     )
     .await;
     assert_eq!(applied, 1);
+
+    // The owner sees the invoice and the subscription's state.
+    let token = body["access_token"].as_str().unwrap();
+    let (status, billing) = b
+        .cp
+        .call(Method::GET, "/api/v1/billing/invoices", Some(token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{billing}");
+    let invoices = billing["invoices"].as_array().unwrap();
+    assert_eq!(invoices.len(), 1, "{billing}");
+    assert_eq!(invoices[0]["paid"], true);
+    assert_eq!(invoices[0]["amount_paid"], 2900);
+    assert_eq!(invoices[0]["currency"], "eur");
+    assert_eq!(billing["subscription"]["past_due_since"], Value::Null);
+    let (status, _) = b
+        .cp
+        .call(Method::GET, "/api/v1/billing/invoices", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -51,6 +51,28 @@ pub trait Billing: Send + Sync + std::fmt::Debug {
         &'a self,
         request: &'a SubscriptionRequest,
     ) -> BoxFuture<'a, Result<Checkout>>;
+
+    /// The tenant's invoices, newest first, as the payment provider has them.
+    fn invoices(&self, _tenant_id: Uuid) -> BoxFuture<'_, Result<Vec<InvoiceSummary>>> {
+        Box::pin(async { Err(crate::Error::BillingNotConfigured) })
+    }
+}
+
+/// One invoice as an owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvoiceSummary {
+    pub id: String,
+    pub number: Option<String>,
+    /// draft, open, paid, uncollectible, void.
+    pub status: Option<String>,
+    pub paid: bool,
+    pub amount_due: i64,
+    pub amount_paid: i64,
+    pub currency: Option<String>,
+    pub created: Option<i64>,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+    pub hosted_invoice_url: Option<String>,
 }
 
 /// No payment provider: paid tenants wait until someone confirms their payment.

@@ -4,10 +4,11 @@
 
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use serde_json::json;
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::{
-    Billing, Checkout, SubscriptionRequest,
+    Billing, Checkout, InvoiceSummary, SubscriptionRequest,
     client::{StripeApi, str_field},
     sync::price_of,
 };
@@ -93,5 +94,47 @@ impl Billing for StripeBilling {
         request: &'a SubscriptionRequest,
     ) -> BoxFuture<'a, Result<Checkout>> {
         Box::pin(self.subscribe(request))
+    }
+
+    fn invoices(&self, tenant_id: Uuid) -> BoxFuture<'_, Result<Vec<InvoiceSummary>>> {
+        Box::pin(async move {
+            let row = self
+                .db
+                .query_one_raw(stmt(
+                    "SELECT stripe_customer_id FROM platform.billing_accounts WHERE tenant_id = $1",
+                    [tenant_id.into()],
+                ))
+                .await?;
+            let Some(row) = row else {
+                return Ok(Vec::new());
+            };
+            let customer: String = row.try_get("", "stripe_customer_id")?;
+            let list = self
+                .api
+                .get("/invoices", &json!({ "customer": customer, "limit": 24 }))
+                .await?;
+            let text = |v: &Value| v.as_str().map(str::to_owned);
+            let mut invoices: Vec<InvoiceSummary> = list["data"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|i| InvoiceSummary {
+                    id: i["id"].as_str().unwrap_or_default().to_owned(),
+                    number: text(&i["number"]),
+                    status: text(&i["status"]),
+                    paid: i["paid"].as_bool().unwrap_or(false) || i["status"] == "paid",
+                    amount_due: i["amount_due"].as_i64().unwrap_or(0),
+                    amount_paid: i["amount_paid"].as_i64().unwrap_or(0),
+                    currency: text(&i["currency"]),
+                    created: i["created"].as_i64(),
+                    period_start: i["period_start"].as_i64(),
+                    period_end: i["period_end"].as_i64(),
+                    hosted_invoice_url: text(&i["hosted_invoice_url"]),
+                })
+                .collect();
+            invoices.sort_by_key(|i| std::cmp::Reverse(i.created));
+            Ok(invoices)
+        })
     }
 }

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod auth;
+mod billing;
 pub mod cookies;
 mod domains;
 pub mod error;
@@ -72,6 +73,7 @@ pub fn api_router() -> Router<CpState> {
         .merge(internal::router())
         .merge(signup::router())
         .merge(stripe::router())
+        .merge(billing::router())
         .merge(tenants::router())
         .merge(domains::router())
         .merge(admin::router())
