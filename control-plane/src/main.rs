@@ -64,6 +64,14 @@ enum BillingCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Compare Stripe's subscriptions with the catalog, repair drift from missed
+    /// webhooks, and print what was fixed.
+    Reconcile {
+        #[command(flatten)]
+        stripe: StripeArgs,
+        #[command(flatten)]
+        platform: PlatformArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -620,6 +628,18 @@ async fn billing(url: &DbUrl, cmd: BillingCommand) -> anyhow::Result<()> {
                     report.unchanged
                 );
             }
+        }
+        BillingCommand::Reconcile { stripe, platform } => {
+            let config = stripe
+                .config()
+                .ok_or_else(|| anyhow::anyhow!("STRIPE_SECRET_KEY is required"))?;
+            let api = control_plane::billing::client::StripeApi::new(&config)?;
+            let provisioner = LocalProvisioner::new(db, server_url(url), platform.base_domain()?);
+            let fixes = control_plane::billing::reconcile::reconcile(&provisioner, &api).await?;
+            for fix in &fixes {
+                println!("{:<24} {}", fix.tenant, fix.what);
+            }
+            println!("{} fix(es)", fixes.len());
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ use control_plane::{
     billing::{
         NotConfigured,
         dunning::suspend_overdue,
+        reconcile::reconcile,
         stripe::StripeBilling,
         sync::{SyncReport, sync_plans},
     },
@@ -219,10 +220,9 @@ async fn paid_signup_waits_for_the_first_invoice_then_serves() {
 
     // The owner sees the invoice and the subscription's state.
     let token = body["access_token"].as_str().unwrap();
-    let (status, billing) = b
-        .cp
-        .call(Method::GET, "/api/v1/billing/invoices", Some(token), None)
-        .await;
+    let (status, billing) =
+        b.cp.call(Method::GET, "/api/v1/billing/invoices", Some(token), None)
+            .await;
     assert_eq!(status, StatusCode::OK, "{billing}");
     let invoices = billing["invoices"].as_array().unwrap();
     assert_eq!(invoices.len(), 1, "{billing}");
@@ -230,10 +230,9 @@ async fn paid_signup_waits_for_the_first_invoice_then_serves() {
     assert_eq!(invoices[0]["amount_paid"], 2900);
     assert_eq!(invoices[0]["currency"], "eur");
     assert_eq!(billing["subscription"]["past_due_since"], Value::Null);
-    let (status, _) = b
-        .cp
-        .call(Method::GET, "/api/v1/billing/invoices", None, None)
-        .await;
+    let (status, _) =
+        b.cp.call(Method::GET, "/api/v1/billing/invoices", None, None)
+            .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -495,4 +494,43 @@ async fn billing_never_resumes_a_tenant_an_admin_suspended() {
         .unwrap();
     deliver(&b, &invoice_paid("evt_paid_later", &customer)).await;
     assert_eq!(tenant_status(&b.platform, "held").await, "suspended");
+}
+
+#[tokio::test]
+async fn reconciliation_repairs_a_missed_webhook_and_reports_it() {
+    // No webhook delivery configured: Stripe's events never arrive.
+    let b = billed().await;
+    paid_signup(&b, "missed").await;
+    b.platform
+        .catalog
+        .execute_unprepared(
+            "UPDATE platform.billing_accounts SET subscription_status = 'incomplete'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        tenant_status(&b.platform, "missed").await,
+        "pending_payment"
+    );
+
+    let fixes = reconcile(&b.platform.provisioner, &b.stripe.api())
+        .await
+        .unwrap();
+    let what: Vec<&str> = fixes.iter().map(|f| f.what.as_str()).collect();
+    assert_eq!(
+        what,
+        [
+            "subscription status incomplete -> active",
+            "provisioned: the first invoice is paid"
+        ]
+    );
+    assert!(fixes.iter().all(|f| f.tenant == "missed"));
+    assert_eq!(tenant_status(&b.platform, "missed").await, "active");
+    assert!(
+        reconcile(&b.platform.provisioner, &b.stripe.api())
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing left to repair"
+    );
 }

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod dunning;
+pub mod reconcile;
 pub mod stripe;
 pub mod sync;
 pub mod webhook;
