@@ -534,3 +534,67 @@ async fn reconciliation_repairs_a_missed_webhook_and_reports_it() {
         "nothing left to repair"
     );
 }
+
+#[tokio::test]
+async fn upgrade_prorates_and_the_tier_follows_then_cancel_and_reactivate() {
+    let b = billed().await;
+    let body = paid_signup(&b, "grow").await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let customer = customer_of(&b.platform, "grow").await;
+    deliver(&b, &invoice_paid("evt_grow_paid", &customer)).await;
+    assert_eq!(tenant_status(&b.platform, "grow").await, "active");
+    let subscription = body["billing"]["subscription_id"].as_str().unwrap();
+
+    let (status, changed) =
+        b.cp.post(
+            "/api/v1/billing/plan",
+            Some(&token),
+            json!({ "plan": "premium" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["tenant"]["plan_code"], "premium", "{changed}");
+    assert_eq!(changed["tenant"]["desired_tier"], "dedicated");
+    let sub = b
+        .stripe
+        .get(&format!("/subscriptions/{subscription}"))
+        .await;
+    assert_eq!(
+        sub["items"]["data"][0]["plan"]["id"],
+        "instudio-premium-24900eur-month"
+    );
+    // Prorated: the next invoice is the premium price less the unused starter month.
+    assert_eq!(
+        changed["next_invoice_amount_due"],
+        24900 - 2900,
+        "{changed}"
+    );
+
+    let (status, body) =
+        b.cp.post(
+            "/api/v1/billing/plan",
+            Some(&token),
+            json!({ "plan": "free" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    for (path, cancel) in [("cancel", true), ("reactivate", false)] {
+        let (status, body) =
+            b.cp.post(&format!("/api/v1/billing/{path}"), Some(&token), json!({}))
+                .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let sub = b
+            .stripe
+            .get(&format!("/subscriptions/{subscription}"))
+            .await;
+        assert_eq!(
+            sub["cancel_at_period_end"].to_string().trim_matches('"'),
+            cancel.to_string()
+        );
+        let (_, billing) =
+            b.cp.call(Method::GET, "/api/v1/billing/invoices", Some(&token), None)
+                .await;
+        assert_eq!(billing["subscription"]["cancel_at_period_end"], cancel);
+    }
+}

@@ -53,6 +53,22 @@ pub trait Billing: Send + Sync + std::fmt::Debug {
         request: &'a SubscriptionRequest,
     ) -> BoxFuture<'a, Result<Checkout>>;
 
+    /// Moves the tenant's subscription to `plan` now, prorated (Stripe's default: unused
+    /// time of the old price credited, the new price charged pro rata on the next
+    /// invoice). Returns the next invoice's amount due.
+    fn change_subscription_plan<'a>(
+        &'a self,
+        _tenant_id: Uuid,
+        _plan: &'a Plan,
+    ) -> BoxFuture<'a, Result<Option<i64>>> {
+        Box::pin(async { Err(crate::Error::BillingNotConfigured) })
+    }
+
+    /// Sets or clears cancel-at-period-end on the tenant's subscription.
+    fn cancel_at_period_end(&self, _tenant_id: Uuid, _cancel: bool) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Err(crate::Error::BillingNotConfigured) })
+    }
+
     /// The tenant's invoices, newest first, as the payment provider has them.
     fn invoices(&self, _tenant_id: Uuid) -> BoxFuture<'_, Result<Vec<InvoiceSummary>>> {
         Box::pin(async { Err(crate::Error::BillingNotConfigured) })

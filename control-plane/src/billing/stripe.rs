@@ -12,7 +12,7 @@ use super::{
     client::{StripeApi, str_field},
     sync::price_of,
 };
-use crate::{catalog::stmt, error::Result};
+use crate::{catalog::stmt, error::Result, plans::Plan};
 
 #[derive(Debug, Clone)]
 pub struct StripeBilling {
@@ -27,6 +27,25 @@ impl StripeBilling {
 
     pub fn api(&self) -> &StripeApi {
         &self.api
+    }
+
+    /// The tenant's Stripe customer and subscription.
+    async fn account(&self, tenant_id: Uuid) -> Result<(String, String)> {
+        let row = self
+            .db
+            .query_one_raw(stmt(
+                "SELECT stripe_customer_id, stripe_subscription_id
+                 FROM platform.billing_accounts WHERE tenant_id = $1",
+                [tenant_id.into()],
+            ))
+            .await?
+            .ok_or(crate::Error::NotFound("subscription"))?;
+        let customer: String = row.try_get("", "stripe_customer_id")?;
+        let subscription: Option<String> = row.try_get("", "stripe_subscription_id")?;
+        Ok((
+            customer,
+            subscription.ok_or(crate::Error::NotFound("subscription"))?,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(tenant_id = %request.tenant_id))]
@@ -94,6 +113,61 @@ impl Billing for StripeBilling {
         request: &'a SubscriptionRequest,
     ) -> BoxFuture<'a, Result<Checkout>> {
         Box::pin(self.subscribe(request))
+    }
+
+    fn change_subscription_plan<'a>(
+        &'a self,
+        tenant_id: Uuid,
+        plan: &'a Plan,
+    ) -> BoxFuture<'a, Result<Option<i64>>> {
+        Box::pin(async move {
+            let price = price_of(&self.db, &plan.code).await?;
+            let (customer, subscription) = self.account(tenant_id).await?;
+            let live = self
+                .api
+                .get(&format!("/subscriptions/{subscription}"), &())
+                .await?;
+            let item = str_field(&live["items"]["data"][0], "id")?;
+            // No proration_behavior: Stripe's default for an item change is to prorate.
+            self.api
+                .post(
+                    &format!("/subscriptions/{subscription}"),
+                    &json!({ "items": [{ "id": item, "plan": price }] }),
+                    &format!("plan-change-{tenant_id}-{item}-{price}"),
+                )
+                .await?;
+            let upcoming = self
+                .api
+                .get(
+                    "/invoices/upcoming",
+                    &json!({ "customer": customer, "subscription": subscription }),
+                )
+                .await?;
+            Ok(upcoming["amount_due"].as_i64())
+        })
+    }
+
+    fn cancel_at_period_end(&self, tenant_id: Uuid, cancel: bool) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let (_, subscription) = self.account(tenant_id).await?;
+            // A key per request: cancel, reactivate and cancel again are three changes.
+            let key = format!("cancel-{tenant_id}-{cancel}-{}", Uuid::now_v7());
+            self.api
+                .post(
+                    &format!("/subscriptions/{subscription}"),
+                    &json!({ "cancel_at_period_end": cancel }),
+                    &key,
+                )
+                .await?;
+            self.db
+                .execute_raw(stmt(
+                    "UPDATE platform.billing_accounts SET cancel_at_period_end = $2,
+                         updated_at = now() WHERE tenant_id = $1",
+                    [tenant_id.into(), cancel.into()],
+                ))
+                .await?;
+            Ok(())
+        })
     }
 
     fn invoices(&self, tenant_id: Uuid) -> BoxFuture<'_, Result<Vec<InvoiceSummary>>> {
