@@ -14,5 +14,7 @@ bash scripts/services.sh
 # PgBouncer with the second one. Both can be overridden to use other servers.
 export INSTUDIO_TEST_DATABASE_URL=${INSTUDIO_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export INSTUDIO_TEST_PGBOUNCER_URL=${INSTUDIO_TEST_PGBOUNCER_URL:-postgres://postgres@127.0.0.1:6432/postgres}
+# localstripe (a fake Stripe API) for the billing tests: installed once into a virtualenv.
+export INSTUDIO_LOCALSTRIPE=${INSTUDIO_LOCALSTRIPE:-$(bash scripts/localstripe.sh --install-only)}
 
 exec cargo test --workspace --locked "$@"

@@ -122,6 +122,61 @@ pub struct ServeArgs {
     pub platform: PlatformArgs,
     #[command(flatten)]
     pub service: ServiceArgs,
+    #[command(flatten)]
+    pub stripe: StripeArgs,
+}
+
+/// Stripe, the payment provider. With no secret key, paid plans answer
+/// `billing_not_configured` and everything else works.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StripeArgs {
+    /// `sk_live_…`/`sk_test_…`.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<Secret>,
+    /// Another Stripe-compatible API (e.g. localstripe in tests); api.stripe.com if unset.
+    #[arg(long, env = "STRIPE_API_BASE")]
+    pub stripe_api_base: Option<Url>,
+    /// `whsec_…`: verifies the `Stripe-Signature` of webhooks.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<Secret>,
+    /// How long a tenant may stay past due before it is suspended.
+    #[arg(long, env = "BILLING_GRACE_HOURS", default_value_t = 168)]
+    pub billing_grace_hours: u64,
+}
+
+impl StripeArgs {
+    /// Copies the webhook secret and the grace period into the service settings.
+    pub fn apply(&self, settings: &mut Settings) {
+        settings.stripe_webhook_secret = self.stripe_webhook_secret.clone();
+        settings.billing_grace = Duration::from_secs(self.billing_grace_hours * 3600);
+    }
+
+    /// The client configuration, when a key is set.
+    pub fn config(&self) -> Option<crate::billing::client::StripeConfig> {
+        self.stripe_secret_key
+            .as_ref()
+            .map(|key| crate::billing::client::StripeConfig {
+                secret_key: key.clone(),
+                api_base: self.stripe_api_base.as_ref().map(Url::to_string),
+            })
+    }
+}
+
+impl StripeArgs {
+    /// The billing to sell paid plans with: Stripe when a key is set, otherwise paid
+    /// plans are refused with `billing_not_configured`.
+    pub fn billing(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+    ) -> anyhow::Result<std::sync::Arc<dyn crate::billing::Billing>> {
+        Ok(match self.config() {
+            Some(config) => std::sync::Arc::new(crate::billing::stripe::StripeBilling::new(
+                crate::billing::client::StripeApi::new(&config)?,
+                db.clone(),
+            )),
+            None => std::sync::Arc::new(crate::billing::NotConfigured),
+        })
+    }
 }
 
 /// Where DNS questions go.
@@ -176,6 +231,12 @@ pub struct Settings {
     pub worker_interval: Duration,
     /// Peers whose `X-Forwarded-For` is believed (for audit IPs and attempt limits).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Verifies Stripe webhooks; without it the webhook answers `billing_not_configured`.
+    pub stripe_webhook_secret: Option<Secret>,
+    /// How old a webhook signature may be.
+    pub webhook_tolerance: Duration,
+    /// Past due for longer than this: suspended.
+    pub billing_grace: Duration,
 }
 
 impl Settings {
@@ -205,6 +266,9 @@ impl Settings {
             retention: Duration::from_secs(30 * 86_400),
             worker_interval: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
+            stripe_webhook_secret: None,
+            webhook_tolerance: Duration::from_secs(300),
+            billing_grace: Duration::from_secs(7 * 86_400),
         })
     }
 

@@ -33,6 +33,15 @@ pub enum Error {
         plan: String,
         allowed: i64,
     },
+    /// A paid plan was asked for, but no payment provider is configured.
+    #[error("billing is not configured: paid plans are unavailable (set STRIPE_SECRET_KEY)")]
+    BillingNotConfigured,
+    /// Stripe refused a request or could not be reached; the text is logged, not shown.
+    #[error("payment provider error: {0}")]
+    PaymentProvider(String),
+    /// A webhook whose signature is missing, wrong or outside the tolerance window.
+    #[error("{0}")]
+    BadSignature(&'static str),
     #[error("no shared pool has room for another tenant")]
     NoPoolCapacity,
     #[error("provisioning failed: {0}")]

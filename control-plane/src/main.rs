@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use control_plane::{
     LocalProvisioner, NewTenant,
     catalog::{self, Actor, TenantRecord},
-    config::{DatabaseArgs, PlatformArgs, Secret, ServeArgs, Settings},
+    config::{DatabaseArgs, PlatformArgs, Secret, ServeArgs, Settings, StripeArgs},
     demo, dev,
     http::ControlPlane,
     identity::{
@@ -54,6 +54,29 @@ enum Command {
     /// Fleet operations: migrate every tenant, and more.
     #[command(subcommand)]
     Admin(admin_cli::AdminCommand),
+    /// Stripe billing.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BillingCommand {
+    /// Create or update a Stripe product and monthly price for every paid plan
+    /// (idempotent: a second run changes nothing).
+    SyncPlans {
+        #[command(flatten)]
+        stripe: StripeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare Stripe's subscriptions with the catalog, repair drift from missed
+    /// webhooks, and print what was fixed.
+    Reconcile {
+        #[command(flatten)]
+        stripe: StripeArgs,
+        #[command(flatten)]
+        platform: PlatformArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +112,8 @@ struct DevArgs {
     state_dir: PathBuf,
     #[command(flatten)]
     platform: PlatformArgs,
+    #[command(flatten)]
+    stripe: StripeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +195,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Admins(cmd) => admins(&cli.db.database_url, cmd).await?,
         Command::Keys(cmd) => keys(&cli.db.database_url, cmd).await?,
         Command::Admin(cmd) => admin_cli::run(&cli.db.database_url, cmd).await?,
+        Command::Billing(cmd) => billing(&cli.db.database_url, cmd).await?,
     }
     Ok(())
 }
@@ -188,13 +214,16 @@ async fn serve(url: &DbUrl, args: ServeArgs) -> anyhow::Result<()> {
     let db = connect(url).await?;
     tenancy::provision::migrate_platform(&db).await?;
     let base = args.platform.base_domain()?;
-    let settings = Settings::from_args(base.clone(), args.service)?;
+    let mut settings = Settings::from_args(base.clone(), args.service)?;
+    args.stripe.apply(&mut settings);
+    let billing = args.stripe.billing(&db)?;
     let provisioner = LocalProvisioner::new(db, server_url(url), base.clone());
     // PROVISIONER=kube: the operator places tenants; mirror its reports, sync the Tenants.
     let _kube =
         control_plane::kube::spawn_if_configured(provisioner.db(), base, Duration::from_secs(300))
             .await?;
-    let service = ControlPlane::build(&provisioner, settings, args.listen).await?;
+    let service =
+        ControlPlane::build_with_billing(&provisioner, settings, args.listen, billing).await?;
     tracing::info!(addr = %service.local_addr()?, "control plane listening");
     service.run_with_shutdown(shutdown_signal()).await?;
     Ok(())
@@ -241,10 +270,13 @@ async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
     )
     .await?;
 
-    let control = ControlPlane::build(
+    let mut settings = dev::settings(&base, args.control_plane_port, &args.state_dir)?;
+    args.stripe.apply(&mut settings);
+    let control = ControlPlane::build_with_billing(
         &provisioner,
-        dev::settings(&base, args.control_plane_port, &args.state_dir)?,
+        settings,
         SocketAddr::from(([127, 0, 0, 1], args.control_plane_port)),
+        args.stripe.billing(&db)?,
     )
     .await
     .with_context(|| {
@@ -575,6 +607,45 @@ async fn keys(url: &DbUrl, cmd: KeysCommand) -> anyhow::Result<()> {
             )
             .await?;
             println!("signing with {kid}; {previous} verifies for {overlap_secs} s more");
+        }
+    }
+    Ok(())
+}
+
+async fn billing(url: &DbUrl, cmd: BillingCommand) -> anyhow::Result<()> {
+    let db = connect(url).await?;
+    match cmd {
+        BillingCommand::SyncPlans { stripe, json } => {
+            let config = stripe
+                .config()
+                .ok_or_else(|| anyhow::anyhow!("STRIPE_SECRET_KEY is required"))?;
+            let api = control_plane::billing::client::StripeApi::new(&config)?;
+            let report = control_plane::billing::sync::sync_plans(&db, &api).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "products: {} created, {} updated; prices: {} created, {} deactivated; \
+                     {} plan(s) unchanged",
+                    report.products_created,
+                    report.products_updated,
+                    report.prices_created,
+                    report.prices_deactivated,
+                    report.unchanged
+                );
+            }
+        }
+        BillingCommand::Reconcile { stripe, platform } => {
+            let config = stripe
+                .config()
+                .ok_or_else(|| anyhow::anyhow!("STRIPE_SECRET_KEY is required"))?;
+            let api = control_plane::billing::client::StripeApi::new(&config)?;
+            let provisioner = LocalProvisioner::new(db, server_url(url), platform.base_domain()?);
+            let fixes = control_plane::billing::reconcile::reconcile(&provisioner, &api).await?;
+            for fix in &fixes {
+                println!("{:<24} {}", fix.tenant, fix.what);
+            }
+            println!("{} fix(es)", fixes.len());
         }
     }
     Ok(())

@@ -386,45 +386,7 @@ impl LocalProvisioner {
         reason: Option<&str>,
     ) -> Result<TenantRecord> {
         let tx = self.db.begin().await?;
-        let row = tx
-            .query_one_raw(stmt(
-                "SELECT id, status FROM platform.tenants WHERE slug = $1 FOR UPDATE",
-                [slug.into()],
-            ))
-            .await?
-            .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
-        let id: Uuid = row.try_get("", "id")?;
-        let from: TenantStatus = row.try_get::<String>("", "status")?.parse()?;
-        if !from.can_transition_to(to) {
-            return Err(Error::Conflict {
-                code: "illegal_transition",
-                message: format!("tenant {slug} is {from} and cannot become {to}"),
-            });
-        }
-        tx.execute_raw(stmt(
-            "UPDATE platform.tenants SET status = $2, updated_at = now() WHERE id = $1",
-            [id.into(), to.as_str().into()],
-        ))
-        .await?;
-        let kind = format!("status:{to}");
-        catalog::record_operation(
-            &tx,
-            Some(id),
-            &kind,
-            actor,
-            reason,
-            Ok(json!({ "from": from, "to": to })),
-        )
-        .await?;
-        catalog::audit(
-            &tx,
-            actor,
-            &format!("tenant.{to}"),
-            ("tenant", id.to_string()),
-            Some(json!({ "status": from })),
-            Some(json!({ "status": to, "reason": reason })),
-        )
-        .await?;
+        set_status_in(&tx, slug, to, actor, reason).await?;
         tx.commit().await?;
         catalog::find_tenant(&self.db, slug)
             .await?
@@ -527,6 +489,57 @@ async fn init_salon<C: ConnectionTrait>(
             new.time_zone.clone().into(),
         ],
     ))
+    .await?;
+    Ok(())
+}
+
+/// [`LocalProvisioner::set_status`] inside the caller's transaction (billing changes the
+/// tenant in the transaction that records the Stripe event).
+pub async fn set_status_in(
+    tx: &sea_orm::DatabaseTransaction,
+    slug: &str,
+    to: TenantStatus,
+    actor: &Actor,
+    reason: Option<&str>,
+) -> Result<()> {
+    let row = tx
+        .query_one_raw(stmt(
+            "SELECT id, status FROM platform.tenants WHERE slug = $1 FOR UPDATE",
+            [slug.into()],
+        ))
+        .await?
+        .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
+    let id: Uuid = row.try_get("", "id")?;
+    let from: TenantStatus = row.try_get::<String>("", "status")?.parse()?;
+    if !from.can_transition_to(to) {
+        return Err(Error::Conflict {
+            code: "illegal_transition",
+            message: format!("tenant {slug} is {from} and cannot become {to}"),
+        });
+    }
+    tx.execute_raw(stmt(
+        "UPDATE platform.tenants SET status = $2, updated_at = now() WHERE id = $1",
+        [id.into(), to.as_str().into()],
+    ))
+    .await?;
+    let kind = format!("status:{to}");
+    catalog::record_operation(
+        tx,
+        Some(id),
+        &kind,
+        actor,
+        reason,
+        Ok(json!({ "from": from, "to": to })),
+    )
+    .await?;
+    catalog::audit(
+        tx,
+        actor,
+        &format!("tenant.{to}"),
+        ("tenant", id.to_string()),
+        Some(json!({ "status": from })),
+        Some(json!({ "status": to, "reason": reason })),
+    )
     .await?;
     Ok(())
 }

@@ -35,6 +35,8 @@ pub struct Signup {
     pub plan: PlanCode,
     pub locale: String,
     pub time_zone: String,
+    /// The Stripe PaymentMethod paying for a paid plan.
+    pub payment_method: Option<String>,
 }
 
 #[derive(Debug)]
@@ -112,6 +114,9 @@ pub async fn signup(
     };
     let id = Uuid::now_v7();
     let paid = plan.is_paid();
+    if paid {
+        billing.available()?;
+    }
     let serve_now = !paid && signup.plan.tier() == Tier::Shared;
     let tx = db.begin().await?;
     let status = if paid {
@@ -169,6 +174,7 @@ pub async fn signup(
                     tenant_slug: signup.subdomain.to_string(),
                     plan,
                     owner_email: owner.email.clone(),
+                    payment_method: signup.payment_method.clone(),
                 })
                 .await?,
         )

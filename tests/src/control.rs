@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use control_plane::{
+    billing::{Billing, ManualBilling},
     config::{DnsResolver, Secret, Settings},
     http::{ControlPlane, CpState},
     identity::{password::NewPassword, users},
@@ -51,9 +52,23 @@ impl Drop for ControlPlaneHandle {
 
 impl Platform {
     pub async fn control_plane(&self, settings: Settings) -> ControlPlaneHandle {
-        let cp = ControlPlane::build(&self.provisioner, settings, "127.0.0.1:0".parse().unwrap())
+        self.control_plane_with_billing(settings, std::sync::Arc::new(ManualBilling))
             .await
-            .expect("build control plane");
+    }
+
+    pub async fn control_plane_with_billing(
+        &self,
+        settings: Settings,
+        billing: std::sync::Arc<dyn Billing>,
+    ) -> ControlPlaneHandle {
+        let cp = ControlPlane::build_with_billing(
+            &self.provisioner,
+            settings,
+            "127.0.0.1:0".parse().unwrap(),
+            billing,
+        )
+        .await
+        .expect("build control plane");
         let base = format!("http://{}", cp.local_addr().unwrap());
         let state = cp.state().clone();
         let task = tokio::spawn(async move {

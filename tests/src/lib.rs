@@ -9,6 +9,7 @@ pub mod bench;
 
 pub mod control;
 pub mod dns;
+pub mod stripe;
 
 use std::{sync::Arc, time::Duration};
 

@@ -185,6 +185,23 @@ impl IntoResponse for ApiError {
                         ),
                     )
                 }
+                err @ Error::BillingNotConfigured => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Body::new("billing_not_configured", err.to_string()),
+                ),
+                Error::BadSignature(why) => {
+                    (StatusCode::BAD_REQUEST, Body::new("bad_signature", why))
+                }
+                err @ Error::PaymentProvider(_) => {
+                    tracing::error!(error = %err, "payment provider failed");
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        Body::new(
+                            "payment_provider_unavailable",
+                            "the payment provider did not answer as expected; try again",
+                        ),
+                    )
+                }
                 err @ (Error::Provisioning(_) | Error::Db(_) | Error::Internal(_)) => {
                     tracing::error!(error = %err, "request failed");
                     (

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod auth;
+mod billing;
 pub mod cookies;
 mod domains;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod extract;
 mod internal;
 mod ops;
 mod signup;
+mod stripe;
 mod tenants;
 
 use std::{
@@ -70,6 +72,8 @@ pub fn api_router() -> Router<CpState> {
         .merge(auth::router())
         .merge(internal::router())
         .merge(signup::router())
+        .merge(stripe::router())
+        .merge(billing::router())
         .merge(tenants::router())
         .merge(domains::router())
         .merge(admin::router())
@@ -202,6 +206,16 @@ async fn housekeeping(state: CpState) {
         }
         if let Err(err) = crate::identity::cleanup::purge_stale(&state.db).await {
             tracing::warn!(error = %err, "purging ended sessions and used tokens failed");
+        }
+        match crate::billing::dunning::suspend_overdue(
+            &state.provisioner,
+            state.settings.billing_grace,
+        )
+        .await
+        {
+            Ok(slugs) if !slugs.is_empty() => tracing::info!(?slugs, "suspended for non-payment"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "dunning failed"),
         }
         match lifecycle::purge_expired(&state.provisioner).await {
             Ok(0) => {}

@@ -41,6 +41,8 @@ struct SignupRequest {
     plan: Option<String>,
     locale: Option<String>,
     time_zone: Option<String>,
+    /// A Stripe PaymentMethod (`pm_…`) made by Stripe.js in the browser; paid plans only.
+    payment_method: Option<String>,
 }
 
 impl TryFrom<SignupRequest> for Signup {
@@ -82,6 +84,29 @@ impl TryFrom<SignupRequest> for Signup {
         let password = c
             .required("password", r.password)
             .and_then(|v| c.parse("password", NewPassword::parse(&v, &personal)));
+        let payment_method = r.payment_method.and_then(|pm| {
+            let valid = pm.len() <= 255
+                && pm.strip_prefix("pm_").is_some_and(|rest| {
+                    !rest.is_empty()
+                        && rest
+                            .chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                });
+            match valid {
+                true => Some(pm),
+                false => {
+                    c.push(
+                        "payment_method",
+                        tenancy::ValidationError::new(
+                            "payment_method",
+                            "invalid",
+                            "must be a Stripe PaymentMethod id (pm_…)",
+                        ),
+                    );
+                    None
+                }
+            }
+        });
         c.finish()?;
         match (
             owner_name, email, password, salon_name, subdomain, plan, locale, time_zone,
@@ -104,6 +129,7 @@ impl TryFrom<SignupRequest> for Signup {
                 plan,
                 locale,
                 time_zone,
+                payment_method,
             }),
             _ => Err(ApiError::Validation(Vec::new())),
         }
