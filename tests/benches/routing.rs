@@ -11,8 +11,13 @@
 //! - `ROUTING_CONCURRENCY` (16): client tasks, each with one request in flight;
 //! - `ROUTING_SECS` (10): measured seconds per phase;
 //! - `ROUTING_WARMUP_SECS` (2): unmeasured load before each phase;
+//! - `ROUTING_INITIAL_WARMUP_SECS` (5): unmeasured load on each runtime before round 1
+//!   (PostgreSQL's backends warm their caches for every tenant schema);
 //! - `ROUTING_ROUNDS` (2): A/B rounds;
-//! - `ROUTING_POOL_CONNECTIONS` (20): each runtime's shared-pool connections.
+//! - `ROUTING_POOL_CONNECTIONS` (20): each runtime's shared-pool connections;
+//! - `ROUTING_DIAGNOSTICS` (1): also measure, to attribute any gap, the multi-tenant
+//!   runtime serving one host only, and the same transactions sent straight to PostgreSQL
+//!   (no HTTP, no runtime) over every tenant schema and over one. Not part of the verdicts.
 //!
 //! Run with `cargo bench -p instudio-tests --bench routing`.
 
@@ -23,13 +28,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::{StreamExt, stream};
+use futures::{FutureExt, StreamExt, future::BoxFuture, stream};
 use instudio_tests::{
     Platform, Runtime,
     bench::{SplitMix64, Summary, env_or, metric_sample, ms, verdict},
 };
 use reqwest::{StatusCode, header::HOST};
-use tenancy::TenantSlug;
+use sqlx::{AssertSqlSafe, PgPool, postgres::PgPoolOptions};
+use tenancy::{SchemaName, TenantSlug};
 
 #[derive(Debug, Clone, Copy)]
 struct Knobs {
@@ -38,8 +44,10 @@ struct Knobs {
     concurrency: usize,
     secs: u64,
     warmup_secs: u64,
+    initial_warmup_secs: u64,
     rounds: usize,
     pool_connections: u32,
+    diagnostics: bool,
 }
 
 impl Knobs {
@@ -50,8 +58,10 @@ impl Knobs {
             concurrency: env_or("ROUTING_CONCURRENCY", 16usize).max(1),
             secs: env_or("ROUTING_SECS", 10u64).max(1),
             warmup_secs: env_or("ROUTING_WARMUP_SECS", 2u64),
+            initial_warmup_secs: env_or("ROUTING_INITIAL_WARMUP_SECS", 5u64),
             rounds: env_or("ROUTING_ROUNDS", 2usize).max(1),
             pool_connections: env_or("ROUTING_POOL_CONNECTIONS", 20u32).max(1),
+            diagnostics: env_or("ROUTING_DIAGNOSTICS", 1u8) != 0,
         }
     }
 }
@@ -71,39 +81,32 @@ impl Phase {
     }
 }
 
-/// `concurrency` tasks, each sending `GET /api/v1/salon` back to back for `duration`,
-/// each request for a host picked uniformly from `hosts`.
-async fn load(
-    client: &reqwest::Client,
-    base: &str,
-    hosts: &Arc<Vec<String>>,
+/// `concurrency` tasks, each running `op` back to back for `duration`, each time on a
+/// target index picked uniformly from `0..targets`; `op` says whether it succeeded.
+async fn load<F, Fut>(
+    targets: usize,
     concurrency: usize,
     duration: Duration,
     seed: u64,
-) -> Phase {
-    let url = format!("{base}/api/v1/salon");
+    op: F,
+) -> Phase
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
     let start = Instant::now();
     let deadline = start + duration;
     let tasks: Vec<_> = (0..concurrency)
         .map(|i| {
-            let client = client.clone();
-            let url = url.clone();
-            let hosts = hosts.clone();
+            let op = op.clone();
             let mut rng = SplitMix64::new(seed ^ ((i as u64 + 1) << 32));
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(16_384);
                 let mut errors = 0usize;
                 while Instant::now() < deadline {
-                    let host = &hosts[rng.below(hosts.len())];
+                    let target = rng.below(targets);
                     let sent = Instant::now();
-                    let ok = match client.get(&url).header(HOST, host).send().await {
-                        Ok(resp) => {
-                            let status = resp.status();
-                            resp.bytes().await.is_ok() && status == StatusCode::OK
-                        }
-                        Err(_) => false,
-                    };
-                    if ok {
+                    if op(target).await {
                         latencies.push(sent.elapsed());
                     } else {
                         errors += 1;
@@ -122,7 +125,7 @@ async fn load(
     }
     let elapsed = start.elapsed();
     let ok = latencies.len();
-    let latency = Summary::of(&mut latencies).expect("no request succeeded in a phase");
+    let latency = Summary::of(&mut latencies).expect("nothing succeeded in a phase");
     Phase {
         ok,
         errors,
@@ -130,6 +133,66 @@ async fn load(
         latency,
     }
 }
+
+/// `GET /api/v1/salon` on `base`, for `hosts[i]`: succeeds on a 200 with its body read.
+fn salon_request(
+    client: &reqwest::Client,
+    base: &str,
+    hosts: &Arc<Vec<String>>,
+) -> impl Fn(usize) -> BoxFuture<'static, bool> + Clone + Send + 'static {
+    let client = client.clone();
+    let url = format!("{base}/api/v1/salon");
+    let hosts = hosts.clone();
+    move |i| {
+        let request = client.get(&url).header(HOST, &hosts[i]);
+        async move {
+            match request.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    resp.bytes().await.is_ok() && status == StatusCode::OK
+                }
+                Err(_) => false,
+            }
+        }
+        .boxed()
+    }
+}
+
+/// The shape of the runtime's transaction for `GET /api/v1/salon`, sent straight to
+/// PostgreSQL: `BEGIN; SET LOCAL search_path …; SET LOCAL statement_timeout …` in one
+/// round trip, a (prepared) SELECT of the salon's profile row, then COMMIT.
+fn salon_transaction(
+    pool: &PgPool,
+    schemas: &[SchemaName],
+) -> impl Fn(usize) -> BoxFuture<'static, bool> + Clone + Send + 'static {
+    let pool = pool.clone();
+    let begins: Arc<Vec<String>> = Arc::new(
+        schemas
+            .iter()
+            .map(|s| {
+                format!(
+                    "BEGIN; SET LOCAL search_path TO {}; SET LOCAL statement_timeout = 5000",
+                    s.quoted()
+                )
+            })
+            .collect(),
+    );
+    move |i| {
+        let pool = pool.clone();
+        let begin = begins[i].clone();
+        async move {
+            let Ok(mut tx) = pool.begin_with(AssertSqlSafe(begin)).await else {
+                return false;
+            };
+            let row = sqlx::query(SALON_SQL).fetch_optional(&mut *tx).await;
+            matches!(row, Ok(Some(_))) && tx.commit().await.is_ok()
+        }
+        .boxed()
+    }
+}
+
+/// What `GET /api/v1/salon` reads: the salon's one profile row.
+const SALON_SQL: &str = "SELECT * FROM salon_settings";
 
 async fn metrics_text(client: &reqwest::Client, rt: &Runtime) -> String {
     client
@@ -196,8 +259,16 @@ async fn touch_every_host(
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
+    /// The multi-tenant runtime, requests spread over every tenant's host.
     Multi,
+    /// The runtime pinned to one tenant.
     Pinned,
+    /// Diagnostic: the multi-tenant runtime, every request for the pinned tenant's host.
+    MultiOneHost,
+    /// Diagnostic: the runtime's transaction straight to PostgreSQL, over every schema.
+    SqlAll,
+    /// Diagnostic: the same, always the pinned tenant's schema.
+    SqlOne,
 }
 
 impl Mode {
@@ -205,13 +276,16 @@ impl Mode {
         match self {
             Mode::Multi => "multi",
             Mode::Pinned => "pinned",
+            Mode::MultiOneHost => "multi, 1 host*",
+            Mode::SqlAll => "sql, all schemas*",
+            Mode::SqlOne => "sql, 1 schema*",
         }
     }
 }
 
-fn print_row(round: usize, mode: Mode, p: &Phase, catalog_queries: f64) {
+fn print_row(round: &str, mode: Mode, p: &Phase, catalog_queries: &str) {
     println!(
-        "{:>5}  {:<6}  {:>8}  {:>6}  {:>9.1}  {:>7}  {:>7}  {:>7}  {:>8}  {:>14}",
+        "{:>5}  {:<17}  {:>8}  {:>6}  {:>9.1}  {:>7}  {:>7}  {:>7}  {:>8}  {:>12}",
         round,
         mode.name(),
         p.ok,
@@ -236,14 +310,16 @@ async fn main() {
     println!("== routing overhead: multi-tenant vs pinned runtime ==");
     println!(
         "tenants={} create_parallelism={} concurrency={} measured={}s/phase warm-up={}s/phase \
-         rounds={} pool_connections={}",
+         initial warm-up={}s rounds={} pool_connections={} (both runtimes) diagnostics={}",
         k.tenants,
         k.create_parallelism,
         k.concurrency,
         k.secs,
         k.warmup_secs,
+        k.initial_warmup_secs,
         k.rounds,
-        k.pool_connections
+        k.pool_connections,
+        k.diagnostics
     );
     println!(
         "note: the load generator, both runtimes and PostgreSQL share this machine's {cores} \
@@ -307,9 +383,23 @@ async fn main() {
         k.tenants
     );
 
+    let secs = Duration::from_secs(k.secs);
+    let warmup = Duration::from_secs(k.warmup_secs);
+    let multi_op = salon_request(&client, &multi.base, &multi_hosts);
+    let pinned_op = salon_request(&client, &pinned.base, &pinned_hosts);
+    if k.initial_warmup_secs > 0 {
+        let initial = Duration::from_secs(k.initial_warmup_secs);
+        load(k.tenants, k.concurrency, initial, 1, multi_op.clone()).await;
+        load(1, k.concurrency, initial, 2, pinned_op.clone()).await;
+        println!(
+            "initial warm-up: {} s of unmeasured load on each runtime",
+            k.initial_warmup_secs
+        );
+    }
+
     println!();
     println!(
-        "{:>5}  {:<6}  {:>8}  {:>6}  {:>9}  {:>7}  {:>7}  {:>7}  {:>8}  {:>14}",
+        "{:>5}  {:<17}  {:>8}  {:>6}  {:>9}  {:>7}  {:>7}  {:>7}  {:>8}  {:>12}",
         "round",
         "mode",
         "requests",
@@ -319,43 +409,73 @@ async fn main() {
         "p90 ms",
         "p99 ms",
         "max ms",
-        "catalog q's*"
+        "catalog q's+"
     );
     let mut phases: Vec<(usize, Mode, Phase)> = Vec::new();
+    let mut modes = vec![Mode::Multi, Mode::Pinned];
+    if k.diagnostics {
+        modes.push(Mode::MultiOneHost);
+    }
     for round in 1..=k.rounds {
-        for mode in [Mode::Multi, Mode::Pinned] {
-            let (rt, hosts) = match mode {
-                Mode::Multi => (&multi, &multi_hosts),
-                Mode::Pinned => (&pinned, &pinned_hosts),
+        for &mode in &modes {
+            let (rt, targets, op) = match mode {
+                Mode::Multi => (&multi, k.tenants, multi_op.clone()),
+                Mode::Pinned => (&pinned, 1, pinned_op.clone()),
+                _ => (
+                    &multi,
+                    1,
+                    salon_request(&client, &multi.base, &pinned_hosts),
+                ),
             };
             let seed = ((round as u64) << 8) | mode as u64;
             if k.warmup_secs > 0 {
-                load(
-                    &client,
-                    &rt.base,
-                    hosts,
-                    k.concurrency,
-                    Duration::from_secs(k.warmup_secs),
-                    seed ^ 0xfeed,
-                )
-                .await;
+                load(targets, k.concurrency, warmup, seed ^ 0xfeed, op.clone()).await;
             }
             let before = catalog_lookups(&client, rt).await;
-            let phase = load(
-                &client,
-                &rt.base,
-                hosts,
-                k.concurrency,
-                Duration::from_secs(k.secs),
-                seed,
-            )
-            .await;
+            let phase = load(targets, k.concurrency, secs, seed, op).await;
             let queries = catalog_lookups(&client, rt).await - before;
-            print_row(round, mode, &phase, queries);
+            print_row(&round.to_string(), mode, &phase, &queries.to_string());
             phases.push((round, mode, phase));
         }
     }
-    println!("* catalog look-ups the runtime made during the measured phase (0 = all cache hits)");
+    // The runtimes' connections close before the next pool opens (PostgreSQL's
+    // connection limit is shared with whatever else runs on this server).
+    drop(multi_op);
+    drop(pinned_op);
+    drop(multi);
+    drop(pinned);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if k.diagnostics {
+        // The same transactions without HTTP or the runtime: what PostgreSQL alone costs
+        // when consecutive transactions on a connection use different schemas.
+        let pool = PgPoolOptions::new()
+            .max_connections(k.pool_connections)
+            .connect(platform.db.url.expose().as_str())
+            .await
+            .unwrap();
+        let schemas: Vec<SchemaName> = slugs
+            .iter()
+            .map(|s| SchemaName::for_tenant(&TenantSlug::parse(s).unwrap()))
+            .collect();
+        for (mode, schemas) in [(Mode::SqlAll, &schemas[..]), (Mode::SqlOne, &schemas[..1])] {
+            let op = salon_transaction(&pool, schemas);
+            let seed = 0x5eed ^ mode as u64;
+            load(schemas.len(), k.concurrency, warmup, seed, op.clone()).await;
+            let phase = load(schemas.len(), k.concurrency, secs, seed ^ 1, op).await;
+            print_row("-", mode, &phase, "-");
+            phases.push((0, mode, phase));
+        }
+        pool.close().await;
+    }
+    println!("+ catalog look-ups the runtime made during the measured phase (0 = all cache hits)");
+    if k.diagnostics {
+        println!(
+            "* diagnostics, not part of the verdicts: the multi-tenant runtime with every \
+             request for one host, and the runtime's transaction sent straight to PostgreSQL \
+             (pool of {} connections, no HTTP) over all {} schemas and over one",
+            k.pool_connections, k.tenants
+        );
+    }
 
     let pick = |mode: Mode, f: fn(&Phase) -> f64| -> Vec<f64> {
         phases
@@ -403,6 +523,17 @@ async fn main() {
         mean(&pinned_p99),
         p50_ratio
     );
+    if k.diagnostics {
+        let one_host = pick(Mode::MultiOneHost, Phase::throughput);
+        let sql_all = pick(Mode::SqlAll, Phase::throughput);
+        let sql_one = pick(Mode::SqlOne, Phase::throughput);
+        println!(
+            "diagnostics: multi runtime on 1 host / pinned throughput {:.3}; straight to \
+             PostgreSQL, all schemas / 1 schema throughput {:.3}",
+            mean(&one_host) / mean(&pinned_tput),
+            mean(&sql_all) / mean(&sql_one)
+        );
+    }
     println!();
     println!(
         "{}",
@@ -423,7 +554,5 @@ async fn main() {
         )
     );
 
-    drop(multi);
-    drop(pinned);
     drop(platform);
 }
