@@ -215,6 +215,19 @@ async fn bench() -> Result<(), String> {
         .and_then(|t| t.elapsed().ok())
         .map_or_else(|| "?".into(), |age| format!("{} s ago", age.as_secs()));
     println!("binary: {} (built {modified})", binary.display());
+    // This bench links the runtime's library: when it was built after the binary, the
+    // binary may predate the code being measured.
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(bin), Some(me)) = (
+        mtime(&binary),
+        std::env::current_exe().ok().and_then(|e| mtime(&e)),
+    ) && bin < me
+    {
+        println!(
+            "warning: the binary is older than this bench and may be stale: \
+             `cargo build --release -p tenant-runtime` rebuilds it"
+        );
+    }
 
     let db = TestDb::create().await;
     let catalog = db.connect().await;
