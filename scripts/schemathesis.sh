@@ -57,5 +57,6 @@ curl -fsS -H 'Host: demo.localhost' "$base/api/v1/openapi.json" -o "$state/opena
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-40}" \
   --seed 20261121 \
   --request-timeout 10 \
+  --rate-limit 1800/m \
   --workers 2 \
   --no-color

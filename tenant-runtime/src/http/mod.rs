@@ -58,9 +58,61 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every operation can be refused for the salon's plan rate: 429 with `Retry-After`.
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            ContentBuilder, Ref, ResponseBuilder, header::HeaderBuilder, schema::Type,
+        };
+        let response = ResponseBuilder::new()
+            .description("Too many requests for the salon's plan; retry after the given seconds")
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(
+                        utoipa::openapi::ObjectBuilder::new().schema_type(Type::Integer),
+                    ))
+                    .build(),
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .insert("429".into(), response.clone().into());
+            }
+        }
+    }
+}
+
 /// The API's OpenAPI document (paths relative to the server root).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    documented(api()).1
+}
+
+/// Splits the API into its router and its document, with what applies to every
+/// operation (rate limiting) added once all routes are in.
+fn documented(api: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = api.split_for_parts();
+    RateLimited.modify(&mut doc);
+    (router, doc)
 }
 
 fn api() -> OpenApiRouter<AppState> {
@@ -78,7 +130,7 @@ fn api() -> OpenApiRouter<AppState> {
 /// Every tenant-scoped route. The routing middleware is layered on by the application,
 /// so each of these runs for exactly one routed tenant.
 pub fn api_router() -> Router<AppState> {
-    let (router, doc) = api().split_for_parts();
+    let (router, doc) = documented(api());
     router
         .merge(pages::router())
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", doc))
