@@ -32,7 +32,7 @@ pub use admin::{ADMIN_ROUTES, admin_routes};
 
 use crate::{
     LocalProvisioner,
-    billing::{Billing, ManualBilling},
+    billing::{Billing, ManualBilling, client::StripeApi},
     config::Settings,
     domains::{self as domain_service, DnsVerifier},
     identity::{KeyRing, keyring::TokenSettings, password},
@@ -53,6 +53,8 @@ pub struct CpState {
     pub attempts: Arc<KeyedLimiter<IpAddr>>,
     /// Verified against for unknown addresses, so sign-in timing reveals nothing.
     pub decoy_hash: Arc<String>,
+    /// Booking deposits: Stripe's events about them are applied to the salon's data.
+    pub deposits: tenant_runtime::booking::payments::Payments,
     metrics: Arc<ops::Metrics>,
 }
 
@@ -119,7 +121,12 @@ impl ControlPlane {
             )
             .await?,
         );
+        let deposits = tenant_runtime::booking::payments::Payments::connect(
+            provisioner.server(),
+            settings.stripe.as_ref(),
+        )?;
         let state = CpState {
+            deposits,
             db: db.clone(),
             provisioner: provisioner.clone(),
             dns: Arc::new(DnsVerifier::new(&settings.dns)?),
@@ -133,7 +140,7 @@ impl ControlPlane {
             billing,
             metrics: Arc::new(ops::Metrics::new(&refill)),
         };
-        let workers = vec![
+        let mut workers = vec![
             AbortOnDrop(tokio::spawn(refill_worker(
                 db,
                 provisioner.refill_signal(),
@@ -142,6 +149,16 @@ impl ControlPlane {
             ))),
             AbortOnDrop(tokio::spawn(housekeeping(state.clone()))),
         ];
+        if let Some(config) = &state.settings.stripe
+            && !state.settings.billing_reconcile.is_zero()
+        {
+            let api = crate::billing::client::StripeApi::new(config)?;
+            workers.push(AbortOnDrop(tokio::spawn(reconcile_worker(
+                state.provisioner.clone(),
+                api,
+                state.settings.billing_reconcile,
+            ))));
+        }
         let router = api_router()
             .layer(TraceLayer::new_for_http())
             .with_state(state.clone());
@@ -186,6 +203,21 @@ impl ControlPlane {
 /// Periodic work: reload the signing keys (rotations by other replicas, keys whose
 /// overlap ended), re-check verified domains, forget ended sessions and used tokens,
 /// purge tenants past retention.
+/// Compares Stripe's subscriptions with the catalog every `every` and repairs drift from
+/// missed webhooks (the first run waits one period: webhooks settle most things first).
+async fn reconcile_worker(provisioner: LocalProvisioner, api: StripeApi, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match crate::billing::reconcile::reconcile(&provisioner, &api).await {
+            Ok(fixes) if !fixes.is_empty() => {
+                tracing::info!(?fixes, "billing reconciliation repaired drift");
+            }
+            Ok(_) => tracing::debug!("billing reconciliation found no drift"),
+            Err(err) => tracing::warn!(error = %err, "billing reconciliation failed"),
+        }
+    }
+}
+
 async fn housekeeping(state: CpState) {
     loop {
         tokio::time::sleep(state.settings.worker_interval).await;
