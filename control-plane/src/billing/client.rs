@@ -9,7 +9,10 @@ use crate::{Error, error::Result};
 
 impl From<Failure> for Error {
     fn from(f: Failure) -> Self {
-        Error::PaymentProvider(f.to_string())
+        match f {
+            Failure::Refused { message, .. } => Error::PaymentRefused(message),
+            other => Error::PaymentProvider(other.to_string()),
+        }
     }
 }
 

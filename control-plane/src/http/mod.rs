@@ -249,6 +249,11 @@ async fn housekeeping(state: CpState) {
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "dunning failed"),
         }
+        match crate::billing::starts::retry_due(&state.db, state.billing.as_ref()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(started = n, "subscriptions started on retry"),
+            Err(err) => tracing::warn!(error = %err, "retrying subscription starts failed"),
+        }
         match lifecycle::purge_expired(&state.provisioner).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "cancelled tenants past retention deleted"),
