@@ -46,6 +46,27 @@ impl TenantMigrator {
     }
 }
 
+/// A migration written as two SQL scripts: `$up` applies it, `$down` undoes it. Defines
+/// the module's `Migration` (named after the module, as sea-orm-migration does).
+macro_rules! sql_migration {
+    ($up:expr, $down:expr) => {
+        #[derive(DeriveMigrationName)]
+        pub struct Migration;
+
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::exec_sql(manager, $up).await
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::exec_sql(manager, $down).await
+            }
+        }
+    };
+}
+pub(crate) use sql_migration;
+
 /// Runs every statement of `sql` (separated by `;` at line ends) in order.
 pub(crate) async fn exec_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
     manager

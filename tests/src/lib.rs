@@ -235,6 +235,29 @@ impl Runtime {
             .header("host", host)
     }
 
+    /// Sends `body` (JSON, if any) with `token` (bearer, if any) to `host` and returns the
+    /// status and the JSON answer (`null` when it is not JSON).
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        host: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut req = self.request(method, host, path);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_default())
+    }
+
     pub fn get(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
         self.request(reqwest::Method::GET, host, path)
     }

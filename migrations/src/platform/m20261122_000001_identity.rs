@@ -6,10 +6,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::exec_sql;
-
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+use crate::sql_migration;
 
 const UP: &str = r#"
 ALTER TABLE platform.users
@@ -172,13 +169,4 @@ ALTER TABLE platform.users
     DROP COLUMN disabled_at, DROP COLUMN password_changed_at, DROP COLUMN email_verified_at;
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_sql(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_sql(manager, DOWN).await
-    }
-}
+sql_migration!(UP, DOWN);

@@ -7,10 +7,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::exec_sql;
-
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+use crate::sql_migration;
 
 const UP: &str = r#"
 CREATE TABLE platform.booking_payments (
@@ -53,13 +50,4 @@ DROP TABLE platform.payment_followups;
 DROP TABLE platform.booking_payments;
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_sql(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_sql(manager, DOWN).await
-    }
-}
+sql_migration!(UP, DOWN);

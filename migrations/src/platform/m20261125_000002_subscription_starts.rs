@@ -5,10 +5,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::exec_sql;
-
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+use crate::sql_migration;
 
 const UP: &str = r#"
 CREATE TABLE platform.subscription_starts (
@@ -26,13 +23,4 @@ CREATE INDEX subscription_starts_due ON platform.subscription_starts (next_attem
 
 const DOWN: &str = "DROP TABLE platform.subscription_starts;";
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_sql(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_sql(manager, DOWN).await
-    }
-}
+sql_migration!(UP, DOWN);

@@ -7,10 +7,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::exec_sql;
-
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+use crate::sql_migration;
 
 // btree_gist lives in `public`, once per database, and is named with its schema: tenant
 // migrations run with only the tenant's schema on the search path.
@@ -205,13 +202,4 @@ ALTER TABLE salon_settings
     DROP COLUMN payment_timeout_minutes;
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_sql(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_sql(manager, DOWN).await
-    }
-}
+sql_migration!(UP, DOWN);

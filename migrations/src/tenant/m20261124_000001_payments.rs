@@ -10,10 +10,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::exec_sql;
-
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+use crate::sql_migration;
 
 const UP: &str = r#"
 CREATE TABLE payments (
@@ -80,13 +77,4 @@ DROP TABLE refunds;
 DROP TABLE payments;
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_sql(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_sql(manager, DOWN).await
-    }
-}
+sql_migration!(UP, DOWN);
