@@ -180,6 +180,8 @@ pub async fn signup(
         // Stripe unreachable: the signup stands and the subscription is retried.
         Some(match starts::attempt(db, billing, request).await {
             Ok(checkout) => checkout,
+            // Refused: the owner gives another card (POST /api/v1/billing/subscription).
+            Err(Error::PaymentRefused(message)) => Checkout::PaymentRefused { message },
             Err(err @ Error::PaymentProvider(_)) => Checkout::SubscriptionPending {
                 message: format!(
                     "the payment provider could not be reached ({err}); \

@@ -681,3 +681,71 @@ async fn a_signup_made_while_stripe_is_unreachable_gets_its_subscription_on_retr
         1
     );
 }
+
+#[tokio::test]
+async fn a_refused_card_at_signup_can_be_replaced_by_another() {
+    let b = billed().await;
+    b.stripe
+        .deliver_webhooks_to(&b.cp.url("/api/v1/stripe/webhook"))
+        .await;
+    // A card Stripe declines when it is attached to the customer.
+    let declined = b.stripe.card("4000000000000002").await;
+    let (status, body) =
+        b.cp.post(
+            "/api/v1/signup",
+            None,
+            json!({
+                "owner_name": "Ana López", "email": "owner@second.example",
+                "password": control::OWNER_PASSWORD, "salon_name": "Second Card",
+                "subdomain": "second", "plan": "starter", "payment_method": declined,
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["billing"]["status"], "payment_refused", "{body}");
+    assert_eq!(
+        tenant_status(&b.platform, "second").await,
+        "pending_payment"
+    );
+    let token = body["access_token"].as_str().unwrap().to_owned();
+
+    // Not a payment method: refused before Stripe is asked.
+    let (status, bad) =
+        b.cp.post(
+            "/api/v1/billing/subscription",
+            Some(&token),
+            json!({ "payment_method": "tok_visa" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+
+    let good = b.stripe.card("4242424242424242").await;
+    let (status, started) =
+        b.cp.post(
+            "/api/v1/billing/subscription",
+            Some(&token),
+            json!({ "payment_method": good }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!(started["billing"]["status"], "subscription", "{started}");
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            tenant_status(&b.platform, "second").await == "active"
+        })
+        .await,
+        "the first paid invoice provisions the tenant"
+    );
+    // Subscribed: another try is refused.
+    let (status, again) =
+        b.cp.post(
+            "/api/v1/billing/subscription",
+            Some(&token),
+            json!({ "payment_method": good }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(again["code"], "already_subscribed");
+    let subscriptions = b.stripe.get("/subscriptions?limit=10").await;
+    assert_eq!(subscriptions["data"].as_array().unwrap().len(), 1);
+}

@@ -44,6 +44,9 @@ pub enum Checkout {
     /// The payment provider could not be reached; the subscription is started as soon
     /// as it can be (the tenant waits in `pending_payment` meanwhile).
     SubscriptionPending { message: String },
+    /// Stripe refused the payment method (declined, unusable): the owner gives another
+    /// through `POST /api/v1/billing/subscription`.
+    PaymentRefused { message: String },
 }
 
 pub trait Billing: Send + Sync + std::fmt::Debug {

@@ -11,11 +11,14 @@ use uuid::Uuid;
 use super::{Billing, Checkout, SubscriptionRequest};
 use crate::{catalog::stmt, error::Result, plans};
 
-/// Records a paid signup's subscription request, in the signup's transaction.
+/// Records a paid signup's subscription request, in the signup's transaction (or the
+/// owner's next try with another payment method, which replaces it).
 pub async fn record<C: ConnectionTrait>(conn: &C, request: &SubscriptionRequest) -> Result<()> {
     conn.execute_raw(stmt(
         "INSERT INTO platform.subscription_starts (tenant_id, plan_code, owner_email, payment_method)
-         VALUES ($1, $2, $3, $4)",
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id) DO UPDATE SET payment_method = EXCLUDED.payment_method,
+             attempts = 0, last_error = NULL, next_attempt_at = now()",
         [
             request.tenant_id.into(),
             request.plan.code.as_str().into(),

@@ -61,15 +61,24 @@ impl StripeBilling {
             customer["payment_method"] = json!(pm);
             customer["invoice_settings"] = json!({ "default_payment_method": pm });
         }
+        // Keys from the tenant and the payment method: a retry with the same card replays,
+        // another card (after a refusal) is a new request.
+        let attempt = request.payment_method.as_deref().unwrap_or("none");
         let customer = self
             .api
-            .post("/customers", &customer, &format!("customer-{tenant}"))
+            .post(
+                "/customers",
+                &customer,
+                &format!("customer-{tenant}-{attempt}"),
+            )
             .await?;
         let customer_id = str_field(&customer, "id")?;
         self.db
             .execute_raw(stmt(
                 "INSERT INTO platform.billing_accounts (tenant_id, stripe_customer_id)
-                 VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",
+                 VALUES ($1, $2) ON CONFLICT (tenant_id) DO UPDATE
+                 SET stripe_customer_id = EXCLUDED.stripe_customer_id, updated_at = now()
+                 WHERE platform.billing_accounts.stripe_subscription_id IS NULL",
                 [request.tenant_id.into(), customer_id.into()],
             ))
             .await?;
@@ -82,7 +91,7 @@ impl StripeBilling {
                     "items": [{ "plan": price }],
                     "metadata": { "tenant_id": tenant, "plan": request.plan.code },
                 }),
-                &format!("subscription-{tenant}"),
+                &format!("subscription-{tenant}-{attempt}"),
             )
             .await?;
         let subscription_id = str_field(&subscription, "id")?;

@@ -25,6 +25,71 @@ pub fn router() -> Router<CpState> {
         .route("/api/v1/billing/plan", post(change_plan))
         .route("/api/v1/billing/cancel", post(cancel))
         .route("/api/v1/billing/reactivate", post(reactivate))
+        .route("/api/v1/billing/subscription", post(start_subscription))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentMethodBody {
+    payment_method: String,
+}
+
+/// A salon still waiting for its first payment starts its subscription again, with
+/// another payment method (after Stripe refused the first) or the same one.
+async fn start_subscription(
+    State(state): State<CpState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<PaymentMethodBody>,
+) -> ApiResult<Json<Value>> {
+    let tenant = owner_tenant(&user)?;
+    let pm = body.payment_method;
+    let valid = pm.len() <= 255
+        && pm.strip_prefix("pm_").is_some_and(|rest| {
+            !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if !valid {
+        return Err(Error::Invalid(tenancy::ValidationError::new(
+            "payment_method",
+            "invalid",
+            "must be a Stripe PaymentMethod id (pm_…)",
+        ))
+        .into());
+    }
+    state.billing.available()?;
+    let row = state
+        .db
+        .query_one_raw(stmt(
+            "SELECT t.slug, t.status, t.plan_code, u.email,
+                    COALESCE(b.stripe_subscription_id IS NOT NULL, false) AS subscribed
+             FROM platform.tenants t
+             JOIN platform.users u ON u.id = $2
+             LEFT JOIN platform.billing_accounts b ON b.tenant_id = t.id
+             WHERE t.id = $1",
+            [tenant.into(), user.user_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| Error::TenantNotFound(tenant.to_string()))?;
+    let status: String = row.try_get("", "status")?;
+    let subscribed: bool = row.try_get("", "subscribed")?;
+    if status != "pending_payment" || subscribed {
+        return Err(Error::conflict(
+            "already_subscribed",
+            "this salon's subscription exists; change it with /api/v1/billing/plan",
+        )
+        .into());
+    }
+    let code: String = row.try_get("", "plan_code")?;
+    let request = crate::billing::SubscriptionRequest {
+        tenant_id: tenant,
+        tenant_slug: row.try_get("", "slug")?,
+        plan: plans::get(&state.db, code.parse().map_err(Error::from)?).await?,
+        owner_email: row.try_get("", "email")?,
+        payment_method: Some(pm),
+    };
+    crate::billing::starts::record(&state.db, &request).await?;
+    let checkout =
+        crate::billing::starts::attempt(&state.db, state.billing.as_ref(), &request).await?;
+    Ok(Json(json!({ "billing": checkout })))
 }
 
 fn owner_tenant(user: &AuthUser) -> ApiResult<Uuid> {
