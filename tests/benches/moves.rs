@@ -211,6 +211,12 @@ async fn main() {
         report.to,
         secs(move_ended - move_started)
     );
+    println!(
+        "  catch-up rounds while writable: {:?} rows; last round (writes refused): {} rows; tenant moving for {} ms",
+        report.catch_up.iter().map(|d| d.rows).collect::<Vec<_>>(),
+        report.last_round.rows,
+        report.moving_ms
+    );
     for table in report.tables.iter().filter(|t| t.rows > 0) {
         println!("  {:<22} {:>7} rows", table.table, table.rows);
     }

@@ -5,7 +5,13 @@
 // Test helpers fail loudly: a broken fixture should stop the test at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use control_plane::{
     catalog::{self, Actor},
@@ -108,6 +114,7 @@ async fn a_tenant_moves_between_tiers_with_its_data_and_a_failed_move_rolls_back
         .await,
         1
     );
+    assert_eq!(capture_leftovers(&platform.catalog).await, 0);
 
     // The rerun moves it.
     let report = move_tenant(
@@ -236,7 +243,23 @@ async fn a_tenant_moves_between_tiers_with_its_data_and_a_failed_move_rolls_back
         .unwrap();
 }
 
-/// The state a move killed at `step` leaves behind, made with the move's own pieces.
+/// Change capture left anywhere in the platform's database: triggers' function, fence
+/// or change log.
+async fn capture_leftovers(db: &DatabaseConnection) -> i64 {
+    scalar(
+        db,
+        "SELECT (SELECT count(*) FROM pg_proc WHERE proname = '_move_capture')
+              + (SELECT count(*) FROM pg_class WHERE relname = '_move_changes')
+              + (SELECT count(*) FROM pg_trigger WHERE tgname = '_move_capture')",
+    )
+    .await
+}
+
+/// The state a move killed at `step` leaves behind, made with the move's own pieces:
+/// `before_copy` (capture installed), `mid_copy` (the target holds a failed copy's
+/// leftovers), `catch_up` (snapshot copied, writes since then logged, one round
+/// replayed, more pending), `after_copy` (the last round done: the tenant `moving`, the
+/// source fenced, the switch not made).
 async fn killed_move(platform: &Platform, slug: &str, step: &str) {
     let server = platform.db.url.expose().clone();
     let schema = tenancy::SchemaName::parse(&format!("t_{}", slug.replace('-', "_"))).unwrap();
@@ -264,12 +287,7 @@ async fn killed_move(platform: &Platform, slug: &str, step: &str) {
     provision::create_database(&platform.catalog, &server, &database, &schema)
         .await
         .unwrap();
-    platform
-        .catalog
-        .execute_unprepared(&format!(
-            "UPDATE platform.tenants SET status = 'moving' WHERE id = '{}'",
-            t.id
-        ))
+    provision::install_capture(&platform.catalog, &schema)
         .await
         .unwrap();
     if step == "before_copy" {
@@ -278,6 +296,14 @@ async fn killed_move(platform: &Platform, slug: &str, step: &str) {
     let target = Database::connect(provision::database_url(&server, &database).as_str())
         .await
         .unwrap();
+    let customers = |range: &str| {
+        format!(
+            "INSERT INTO {}.customers (id, kind, name, email)
+             SELECT gen_random_uuid(), 'guest', 'Late ' || i, 'late' || i || '@example.com'
+             FROM generate_series({range}) i",
+            schema.as_str()
+        )
+    };
     if step == "mid_copy" {
         // A copy commits all tables or none: killed midway, the target holds only
         // what a previous attempt left, here a stray row.
@@ -289,9 +315,52 @@ async fn killed_move(platform: &Platform, slug: &str, step: &str) {
             .await
             .unwrap();
     } else {
-        provision::copy_schema(&platform.catalog, &target, &schema, &schema, |_, _| {})
+        provision::copy_snapshot(&platform.catalog, &target, &schema, &schema, |_, _| {})
             .await
             .unwrap();
+        // Writes the tenant acknowledged while the copy ran, replayed in part.
+        platform
+            .catalog
+            .execute_unprepared(&customers("1, 10"))
+            .await
+            .unwrap();
+        let round = provision::catch_up(&platform.catalog, &target, &schema)
+            .await
+            .unwrap();
+        assert_eq!(round.rows, 10);
+        platform
+            .catalog
+            .execute_unprepared(&format!(
+                "{}; DELETE FROM {}.customers WHERE email = 'late1@example.com'",
+                customers("11, 15"),
+                schema.as_str()
+            ))
+            .await
+            .unwrap();
+    }
+    if step == "after_copy" {
+        platform
+            .catalog
+            .execute_unprepared(&format!(
+                "UPDATE platform.tenants SET status = 'moving' WHERE id = '{}'",
+                t.id
+            ))
+            .await
+            .unwrap();
+        provision::finish_online(&platform.catalog, &target, &schema, Duration::from_secs(5))
+            .await
+            .unwrap();
+        // The source is fenced: a writer that still aims at it fails, as a read-only
+        // transaction would.
+        let refused = platform
+            .catalog
+            .execute_unprepared(&customers("100, 100"))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("no longer takes writes"),
+            "{refused}"
+        );
     }
     target.close().await.unwrap();
 }
@@ -300,7 +369,13 @@ async fn killed_move(platform: &Platform, slug: &str, step: &str) {
 async fn a_move_killed_at_any_step_is_recovered_by_the_rerun() {
     let platform = Platform::new(1).await;
     let server = platform.db.url.expose().clone();
-    for step in ["before_copy", "mid_copy", "after_copy", "after_switch"] {
+    for step in [
+        "before_copy",
+        "mid_copy",
+        "catch_up",
+        "after_copy",
+        "after_switch",
+    ] {
         let slug = format!(
             "k{}-{}",
             &step[..2],
@@ -340,6 +415,13 @@ async fn a_move_killed_at_any_step_is_recovered_by_the_rerun() {
                 ))
                 .await
                 .unwrap();
+            // Killed before the capture was removed from the source.
+            provision::install_capture(
+                &platform.catalog,
+                &tenancy::SchemaName::parse(&schema).unwrap(),
+            )
+            .await
+            .unwrap();
             control_plane::fleet::recover_move(
                 &platform.catalog,
                 &server,
@@ -376,9 +458,15 @@ async fn a_move_killed_at_any_step_is_recovered_by_the_rerun() {
         let target = Database::connect(provision::database_url(&server, &database).as_str())
             .await
             .unwrap();
+        // Everything the tenant acknowledged, the writes during the move included.
+        let expected = if matches!(step, "catch_up" | "after_copy") {
+            314
+        } else {
+            300
+        };
         assert_eq!(
             scalar(&target, &format!("SELECT count(*) FROM {schema}.customers")).await,
-            300,
+            expected,
             "{step}"
         );
         assert_eq!(
@@ -414,8 +502,123 @@ async fn a_move_killed_at_any_step_is_recovered_by_the_rerun() {
             0,
             "{step}"
         );
+        // Neither the archived source nor anything else keeps a capture or a fence.
+        assert_eq!(capture_leftovers(&platform.catalog).await, 0, "{step}");
         provision::drop_database(&platform.catalog, &database)
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn the_tenant_takes_writes_during_the_copy_and_keeps_every_acknowledged_one() {
+    let platform = Platform::new(1).await;
+    let slug = format!("on-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let schema = format!("t_{}", slug.replace('-', "_"));
+    let tenant = platform.create_tenant(&slug, "free").await;
+    platform
+        .catalog
+        .execute_unprepared(&format!(
+            "INSERT INTO {schema}.customers (id, kind, name, email)
+             SELECT gen_random_uuid(), 'guest', 'Customer ' || i, 'c' || i || '@example.com'
+             FROM generate_series(1, 20000) i"
+        ))
+        .await
+        .unwrap();
+    let rt = Arc::new(platform.runtime(platform.runtime_config()).await);
+    let token = platform.token(tenant.id, Role::Owner);
+    let server = platform.db.url.expose().clone();
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (rt, token, stop, host) = (
+                rt.clone(),
+                token.clone(),
+                stop.clone(),
+                Platform::host(&slug),
+            );
+            tokio::spawn(async move {
+                // (email, acknowledged, when the answer came)
+                let mut seen = Vec::new();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let email = format!("w{w}-{n}@writer.example");
+                    let status = rt
+                        .post(&host, "/api/v1/customers")
+                        .bearer_auth(&token)
+                        .json(&json!({ "name": "Writer", "email": email }))
+                        .send()
+                        .await
+                        .map(|r| r.status());
+                    let acked = matches!(status, Ok(StatusCode::CREATED));
+                    if let Ok(s) = status {
+                        assert!(
+                            acked || s == StatusCode::SERVICE_UNAVAILABLE,
+                            "a write during the move answered {s}"
+                        );
+                    }
+                    seen.push((email, acked, epoch.elapsed()));
+                    if !acked {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = epoch.elapsed();
+    let report = move_tenant(
+        &platform.catalog,
+        &server,
+        &slug,
+        &MoveTarget::Dedicated,
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+    let ended = epoch.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut seen = Vec::new();
+    for w in writers {
+        seen.extend(w.await.unwrap());
+    }
+    let acked: Vec<_> = seen.iter().filter(|(_, ok, _)| *ok).collect();
+    // Online: writes were acknowledged while the move ran, not only before and after.
+    assert!(
+        acked.iter().any(|(_, _, at)| *at > started && *at < ended),
+        "no write acknowledged during the move ({report:?})"
+    );
+    let database = DatabaseName::parse(&format!("tdb_{}", slug.replace('-', "_"))).unwrap();
+    let target = Database::connect(provision::database_url(&server, &database).as_str())
+        .await
+        .unwrap();
+    for (email, _, _) in &acked {
+        assert_eq!(
+            scalar(
+                &target,
+                &format!("SELECT count(*) FROM {schema}.customers WHERE email = '{email}'")
+            )
+            .await,
+            1,
+            "{email}"
+        );
+    }
+    assert_eq!(
+        scalar(
+            &target,
+            &format!("SELECT count(*) FROM {schema}.customers WHERE email LIKE 'c%@example.com'")
+        )
+        .await,
+        20000
+    );
+    target.close().await.unwrap();
+    assert_eq!(capture_leftovers(&platform.catalog).await, 0);
+    drop(rt);
+    provision::drop_database(&platform.catalog, &database)
+        .await
+        .unwrap();
 }

@@ -5,13 +5,17 @@
 //! Both the control plane's local provisioner and the operator call these; nothing else
 //! creates, renames or drops tenant schemas.
 
+mod capture;
 mod copy;
 mod dedicated;
 mod fleet;
 mod schema;
 mod slots;
 
-pub use copy::{TableCopy, copy_schema};
+pub use capture::{
+    CHANGE_LOG, Delta, catch_up, finish_online, install_capture, pending_changes, remove_capture,
+};
+pub use copy::{TableCopy, copy_schema, copy_snapshot};
 pub use dedicated::{create_database, database_url, drop_database};
 pub use fleet::{Currency, LockedMigration, SchemaState, migrate_schema_try_lock, schema_states};
 pub use schema::{
