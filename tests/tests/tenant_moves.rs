@@ -622,3 +622,220 @@ async fn the_tenant_takes_writes_during_the_copy_and_keeps_every_acknowledged_on
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_control_plane_settles_interrupted_moves_when_it_starts() {
+    let platform = Platform::new(1).await;
+    let server = platform.db.url.expose().clone();
+    // One move killed in its last round (tenant moving, source fenced), one killed after
+    // the switch (source neither archived nor uncaptured).
+    let (before, after) = (
+        format!("sb-{}", &Uuid::new_v4().simple().to_string()[..6]),
+        format!("sa-{}", &Uuid::new_v4().simple().to_string()[..6]),
+    );
+    for slug in [&before, &after] {
+        platform.create_tenant(slug, "free").await;
+        platform
+            .catalog
+            .execute_unprepared(&format!(
+                "INSERT INTO t_{}.customers (id, kind, name, email)
+                 SELECT gen_random_uuid(), 'guest', 'Customer ' || i, 'c' || i || '@example.com'
+                 FROM generate_series(1, 300) i",
+                slug.replace('-', "_")
+            ))
+            .await
+            .unwrap();
+    }
+    killed_move(&platform, &before, "after_copy").await;
+    let report = move_tenant(
+        &platform.catalog,
+        &server,
+        &after,
+        &MoveTarget::Dedicated,
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+    let after_schema = format!("t_{}", after.replace('-', "_"));
+    platform
+        .catalog
+        .execute_unprepared(&format!(
+            "ALTER SCHEMA {} RENAME TO {after_schema};
+             UPDATE platform.tenant_operations SET status = 'running', finished_at = NULL
+             WHERE id = '{}'",
+            report.archived_as, report.operation_id
+        ))
+        .await
+        .unwrap();
+    provision::install_capture(
+        &platform.catalog,
+        &tenancy::SchemaName::parse(&after_schema).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let _cp = platform
+        .control_plane(instudio_tests::control::settings())
+        .await;
+
+    let t = catalog::find_tenant(&platform.catalog, &before)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (t.status.as_str(), t.placement_kind.as_str()),
+        ("active", "shared")
+    );
+    let before_schema = format!("t_{}", before.replace('-', "_"));
+    // Rolled back to the source with everything, and writable again (the fence is gone).
+    platform
+        .catalog
+        .execute_unprepared(&format!(
+            "INSERT INTO {before_schema}.customers (id, kind, name, email)
+             VALUES (gen_random_uuid(), 'guest', 'After', 'after@example.com')"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            &format!("SELECT count(*) FROM {before_schema}.customers")
+        )
+        .await,
+        315
+    );
+    let t = catalog::find_tenant(&platform.catalog, &after)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (t.status.as_str(), t.placement_kind.as_str()),
+        ("active", "dedicated")
+    );
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            &format!("SELECT count(*) FROM pg_namespace WHERE nspname = '{after_schema}'")
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            "SELECT count(*) FROM platform.tenant_operations
+             WHERE kind = 'tenant_move' AND status = 'running'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(capture_leftovers(&platform.catalog).await, 0);
+    for slug in [&before, &after] {
+        let db = DatabaseName::parse(&format!("tdb_{}", slug.replace('-', "_"))).unwrap();
+        provision::drop_database(&platform.catalog, &db)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn archived_move_sources_are_dropped_after_the_retention_period() {
+    let platform = Platform::new(1).await;
+    let server = platform.db.url.expose().clone();
+    let slug = format!("rt-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    platform.create_tenant(&slug, "free").await;
+    let database = DatabaseName::parse(&format!("tdb_{}", slug.replace('-', "_"))).unwrap();
+    // There and back: the shared source is archived as a schema, the dedicated source
+    // as a schema in a database the tenant has left.
+    let to_dedicated = move_tenant(
+        &platform.catalog,
+        &server,
+        &slug,
+        &MoveTarget::Dedicated,
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+    move_tenant(
+        &platform.catalog,
+        &server,
+        &slug,
+        &MoveTarget::Shared(None),
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+    let archived = || async {
+        scalar(
+            &platform.catalog,
+            &format!(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = '{}'",
+                to_dedicated.archived_as
+            ),
+        )
+        .await
+    };
+    let dedicated_db = || async {
+        scalar(
+            &platform.catalog,
+            &format!(
+                "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+                database.as_str()
+            ),
+        )
+        .await
+    };
+    // Within the retention period nothing goes.
+    assert_eq!(
+        control_plane::fleet::purge_archived_sources(
+            &platform.catalog,
+            &server,
+            Duration::from_secs(3600)
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!((archived().await, dedicated_db().await), (1, 1));
+
+    // The control plane's periodic job, with retention 0.
+    let mut settings = instudio_tests::control::settings();
+    settings.worker_interval = Duration::from_millis(100);
+    settings.move_retention = Duration::ZERO;
+    let _cp = platform.control_plane(settings).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            archived().await == 0 && dedicated_db().await == 0
+        })
+        .await
+    );
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            "SELECT count(*) FROM platform.tenant_operations
+             WHERE kind = 'tenant_move' AND details ? 'source_dropped_at'"
+        )
+        .await,
+        2
+    );
+    // The tenant itself is untouched, active on the shared pool.
+    let t = catalog::find_tenant(&platform.catalog, &slug)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (t.status.as_str(), t.placement_kind.as_str()),
+        ("active", "shared")
+    );
+    assert_eq!(
+        scalar(
+            &platform.catalog,
+            &format!(
+                "SELECT count(*) FROM t_{}.salon_settings",
+                slug.replace('-', "_")
+            )
+        )
+        .await,
+        1
+    );
+}

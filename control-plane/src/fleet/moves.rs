@@ -494,7 +494,7 @@ async fn finish(
     Ok(())
 }
 
-async fn pool_database(catalog: &DatabaseConnection, pool: &str) -> Result<String> {
+pub(super) async fn pool_database(catalog: &DatabaseConnection, pool: &str) -> Result<String> {
     catalog
         .query_one_raw(stmt(
             "SELECT database_name FROM platform.shared_pools WHERE name = $1",
@@ -506,19 +506,19 @@ async fn pool_database(catalog: &DatabaseConnection, pool: &str) -> Result<Strin
         .ok_or(Error::NotFound("shared pool"))
 }
 
-async fn connect(server: &Url, database: &str) -> Result<DatabaseConnection> {
+pub(super) async fn connect(server: &Url, database: &str) -> Result<DatabaseConnection> {
     let name = DatabaseName::parse(database)?;
     Ok(Database::connect(provision::database_url(server, &name).as_str()).await?)
 }
 
 /// A session-level advisory lock on the tenant's moves, held on a connection of its own
 /// for as long as the move runs: a dead process's lock goes with its connection.
-struct MoveLock {
+pub(super) struct MoveLock {
     conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
 }
 
 impl MoveLock {
-    async fn take(catalog: &DatabaseConnection, id: Uuid) -> Result<Self> {
+    pub(super) async fn take(catalog: &DatabaseConnection, id: Uuid) -> Result<Self> {
         let mut conn = catalog
             .get_postgres_connection_pool()
             .acquire()
