@@ -26,6 +26,8 @@ use crate::{Error, Result, SchemaName};
 pub const CHANGE_LOG: &str = "_move_changes";
 /// The trigger function (and the triggers) that fill it.
 const CAPTURE: &str = "_move_capture";
+/// SQLSTATE of a `NOWAIT` lock that is held by someone else.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// What one replay of the change log did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -202,42 +204,60 @@ pub async fn catch_up(
     Ok(delta)
 }
 
-/// The last round. The source tables are locked `SHARE` (in-flight writers finish, new
-/// ones wait; readers carry on), every remaining change is applied, sequences are
-/// carried over, and the target is verified: row counts of every table, and count and
-/// checksum of every changed row, on both sides (the rest was verified by the snapshot
-/// copy). Then the target commits and the trigger becomes a fence: when the lock goes,
-/// any writer still aimed at the source fails (SQLSTATE 25006) instead of writing where
-/// nobody will read. Waits at most `lock_timeout` for the lock.
+/// The last round. The source tables are locked `SHARE` (readers carry on, writers
+/// wait), every remaining change is applied, sequences are carried over, and the target
+/// is verified: row counts of every table, and count and checksum of every changed row,
+/// on both sides (the rest was verified by the snapshot copy). Then the target commits
+/// and the trigger becomes a fence: when the lock goes, any writer still aimed at the
+/// source fails (SQLSTATE 25006) instead of writing where nobody will read.
+///
+/// The caller has stopped new writes (the tenant is `moving`); the lock is taken with
+/// `NOWAIT`, retried every few milliseconds until the writers still in flight are done,
+/// for at most `drain_timeout`. Never waiting while holding some of the tables means a
+/// writer going through them in another order cannot deadlock with the move.
 #[tracing::instrument(skip(source, target), fields(schema = %schema))]
 pub async fn finish_online(
     source: &DatabaseConnection,
     target: &DatabaseConnection,
     schema: &SchemaName,
-    lock_timeout: std::time::Duration,
+    drain_timeout: std::time::Duration,
 ) -> Result<Delta> {
-    let mut src = source
-        .get_postgres_connection_pool()
-        .acquire()
-        .await
-        .map_err(sql)?;
+    let pool = source.get_postgres_connection_pool();
+    let keyed = {
+        let mut conn = pool.acquire().await.map_err(sql)?;
+        keyed_tables(&mut conn, schema).await?
+    };
+    let names: Vec<String> = keyed.iter().map(|k| k.table.clone()).collect();
+    let lock = format!(
+        "LOCK TABLE {} IN SHARE MODE NOWAIT",
+        qualified(schema, &names)
+    );
+    let deadline = tokio::time::Instant::now() + drain_timeout;
+    let mut attempts = 0u32;
+    let mut src_tx = loop {
+        attempts += 1;
+        let mut tx = pool.begin().await.map_err(sql)?;
+        match sqlx::raw_sql(AssertSqlSafe(lock.clone()))
+            .execute(&mut *tx)
+            .await
+        {
+            Ok(_) => break tx,
+            Err(sqlx::Error::Database(db))
+                if db.code().as_deref() == Some(LOCK_NOT_AVAILABLE)
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                drop(tx);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            Err(err) => return Err(sql(err)),
+        }
+    };
+    tracing::debug!(attempts, "source locked against writers");
     let mut dst = target
         .get_postgres_connection_pool()
         .acquire()
         .await
         .map_err(sql)?;
-    let src_conn: &mut PgConnection = &mut src;
-    let mut src_tx = Connection::begin(src_conn).await.map_err(sql)?;
-    let keyed = keyed_tables(&mut src_tx, schema).await?;
-    let names: Vec<String> = keyed.iter().map(|k| k.table.clone()).collect();
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "SET LOCAL lock_timeout = '{}ms'; LOCK TABLE {} IN SHARE MODE",
-        lock_timeout.as_millis(),
-        qualified(schema, &names)
-    )))
-    .execute(&mut *src_tx)
-    .await
-    .map_err(sql)?;
     let dst_conn: &mut PgConnection = &mut dst;
     let mut dst_tx = Connection::begin(dst_conn).await.map_err(sql)?;
     sqlx::query("SET LOCAL session_replication_role = replica")
