@@ -238,6 +238,48 @@ async fn a_tenant_moves_between_tiers_with_its_data_and_a_failed_move_rolls_back
         .await,
         1000
     );
+
+    // A failed move into the database the tenant left keeps what is archived there: the
+    // rollback drops only the move's schema, not a database the move did not create.
+    let left = Database::connect(provision::database_url(&server, &database).as_str())
+        .await
+        .unwrap();
+    left.execute_unprepared(&format!(
+        "CREATE SCHEMA {schema}; CREATE TABLE {schema}.intruder (x int)"
+    ))
+    .await
+    .unwrap();
+    let archived_there = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'arch\\_%'";
+    assert_eq!(scalar(&left, archived_there).await, 1);
+    assert!(
+        move_tenant(
+            &platform.catalog,
+            &server,
+            &slug,
+            &MoveTarget::Dedicated,
+            &Actor::system("test"),
+        )
+        .await
+        .is_err()
+    );
+    assert_eq!(scalar(&left, archived_there).await, 1);
+    assert_eq!(
+        scalar(
+            &left,
+            &format!("SELECT count(*) FROM pg_namespace WHERE nspname = '{schema}'")
+        )
+        .await,
+        0
+    );
+    left.close().await.unwrap();
+    let t = catalog::find_tenant(&platform.catalog, &slug)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (t.status.as_str(), t.placement_kind.as_str()),
+        ("active", "shared")
+    );
     provision::drop_database(&platform.catalog, &database)
         .await
         .unwrap();
@@ -272,6 +314,7 @@ async fn killed_move(platform: &Platform, slug: &str, step: &str) {
         "from": { "kind": "shared", "pool": "local", "database": platform.db.name },
         "to": { "kind": "dedicated", "pool": null, "database": database.as_str() },
         "schema": schema.as_str(),
+        "target_created": true,
     });
     platform
         .catalog

@@ -186,7 +186,6 @@ pub async fn move_tenant(
         .await?;
 
     let src = connect(server, &source.database).await?;
-    let created_db = target.kind == "dedicated";
     let result = copy_and_switch(catalog, server, &src, t.id, op, &schema, &target).await;
     match result {
         Ok(copied) => {
@@ -237,7 +236,7 @@ pub async fn move_tenant(
                 &schema,
                 &source.database,
                 &target,
-                created_db,
+                op,
             )
             .await;
             finish(catalog, op, Err(err.to_string())).await?;
@@ -266,6 +265,21 @@ async fn copy_and_switch(
     let database = DatabaseName::parse(&target.database)?;
     phase(catalog, op, "provision").await?;
     let version = if target.kind == "dedicated" {
+        let exists = catalog
+            .query_one_raw(stmt(
+                "SELECT 1 AS one FROM pg_database WHERE datname = $1",
+                [database.as_str().into()],
+            ))
+            .await?
+            .is_some();
+        catalog
+            .execute_raw(stmt(
+                "UPDATE platform.tenant_operations
+                 SET details = details || jsonb_build_object('target_created', $2::boolean)
+                 WHERE id = $1",
+                [op.into(), (!exists).into()],
+            ))
+            .await?;
         provision::create_database(catalog, server, &database, schema).await?
     } else {
         let db = connect(server, &target.database).await?;
@@ -424,7 +438,7 @@ async fn archive_source(src: &DatabaseConnection, schema: &SchemaName) -> Result
 }
 
 /// Puts the tenant back on its source: its capture (or fence) removed, active again,
-/// the target dropped.
+/// the target dropped: the whole database when move `op` created it, else the schema.
 async fn rollback(
     catalog: &DatabaseConnection,
     server: &Url,
@@ -432,7 +446,7 @@ async fn rollback(
     schema: &SchemaName,
     source_database: &str,
     target: &Place,
-    created_db: bool,
+    op: Uuid,
 ) {
     let uncaptured = match connect(server, source_database).await {
         Ok(src) => {
@@ -455,6 +469,13 @@ async fn rollback(
     if let Err(err) = reactivated {
         tracing::error!(error = %err, "rolling a failed move back: reactivating failed");
     }
+    let created_db = match target_created(catalog, op).await {
+        Ok(created) => created,
+        Err(err) => {
+            tracing::error!(error = %err, "rolling a failed move back: reading the operation failed");
+            false
+        }
+    };
     let dropped = match (created_db, DatabaseName::parse(&target.database)) {
         (true, Ok(db)) => provision::drop_database(catalog, &db)
             .await
@@ -472,6 +493,23 @@ async fn rollback(
     if let Err(err) = dropped {
         tracing::error!(error = %err, "rolling a failed move back: dropping the target failed");
     }
+}
+
+/// Whether move `op` created its target database (recorded before it was created), so
+/// that a rollback drops it whole. A database that existed before the move (say, one
+/// the tenant left earlier, holding its archived schema) loses only the move's schema.
+async fn target_created(catalog: &DatabaseConnection, op: Uuid) -> Result<bool> {
+    Ok(catalog
+        .query_one_raw(stmt(
+            "SELECT (details->>'target_created') = 'true' AS created
+             FROM platform.tenant_operations WHERE id = $1",
+            [op.into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<Option<bool>>("", "created"))
+        .transpose()?
+        .flatten()
+        .unwrap_or(false))
 }
 
 async fn finish(
@@ -606,16 +644,7 @@ pub async fn recover(catalog: &DatabaseConnection, server: &Url, id: Uuid) -> Re
             )
             .await?;
         } else {
-            rollback(
-                catalog,
-                server,
-                id,
-                &schema,
-                &from_db,
-                &target,
-                target.kind == "dedicated",
-            )
-            .await;
+            rollback(catalog, server, id, &schema, &from_db, &target, op).await;
             finish(
                 catalog,
                 op,
