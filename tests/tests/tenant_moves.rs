@@ -418,6 +418,7 @@ async fn a_move_killed_at_any_step_is_recovered_by_the_rerun() {
         "catch_up",
         "after_copy",
         "after_switch",
+        "after_archive",
     ] {
         let slug = format!(
             "k{}-{}",
@@ -436,9 +437,10 @@ async fn a_move_killed_at_any_step_is_recovered_by_the_rerun() {
             .await
             .unwrap();
         let database = DatabaseName::parse(&format!("tdb_{}", slug.replace('-', "_"))).unwrap();
-        if step == "after_switch" {
-            // A real move, killed after the switch: the source is not archived yet and
-            // the operation is still running.
+        if step.starts_with("after_") && step != "after_copy" {
+            // A real move, killed after the switch (`after_switch`: the source is not
+            // archived yet; `after_archive`: it is renamed, its capture still there),
+            // the operation still running.
             let report = move_tenant(
                 &platform.catalog,
                 &server,
@@ -448,20 +450,33 @@ async fn a_move_killed_at_any_step_is_recovered_by_the_rerun() {
             )
             .await
             .unwrap();
+            let left = if step == "after_switch" {
+                schema.clone()
+            } else {
+                report.archived_as.clone()
+            };
+            if step == "after_switch" {
+                platform
+                    .catalog
+                    .execute_unprepared(&format!(
+                        "ALTER SCHEMA {} RENAME TO {left}",
+                        report.archived_as
+                    ))
+                    .await
+                    .unwrap();
+            }
             platform
                 .catalog
                 .execute_unprepared(&format!(
-                    "ALTER SCHEMA {} RENAME TO {schema};
-                     UPDATE platform.tenant_operations SET status = 'running', finished_at = NULL
+                    "UPDATE platform.tenant_operations SET status = 'running', finished_at = NULL
                      WHERE id = '{}'",
-                    report.archived_as, report.operation_id
+                    report.operation_id
                 ))
                 .await
                 .unwrap();
-            // Killed before the capture was removed from the source.
             provision::install_capture(
                 &platform.catalog,
-                &tenancy::SchemaName::parse(&schema).unwrap(),
+                &tenancy::SchemaName::parse(&left).unwrap(),
             )
             .await
             .unwrap();
@@ -476,6 +491,31 @@ async fn a_move_killed_at_any_step_is_recovered_by_the_rerun() {
             )
             .await
             .unwrap();
+            // The archived source is where the operation says, for the retention job.
+            let archived_as = platform
+                .catalog
+                .query_one_raw(Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    format!(
+                        "SELECT details->>'archived_as' AS a FROM platform.tenant_operations
+                         WHERE id = '{}' AND status = 'succeeded'",
+                        report.operation_id
+                    ),
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<String>("", "a")
+                .unwrap();
+            assert_eq!(
+                scalar(
+                    &platform.catalog,
+                    &format!("SELECT count(*) FROM pg_namespace WHERE nspname = '{archived_as}'")
+                )
+                .await,
+                1,
+                "{step}"
+            );
         } else {
             killed_move(&platform, &slug, step).await;
             // The rerun settles the dead move (rolls it back), then moves.
@@ -846,20 +886,19 @@ async fn archived_move_sources_are_dropped_after_the_retention_period() {
     settings.worker_interval = Duration::from_millis(100);
     settings.move_retention = Duration::ZERO;
     let _cp = platform.control_plane(settings).await;
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            archived().await == 0 && dedicated_db().await == 0
-        })
-        .await
-    );
-    assert_eq!(
+    let marked = || async {
         scalar(
             &platform.catalog,
             "SELECT count(*) FROM platform.tenant_operations
-             WHERE kind = 'tenant_move' AND details ? 'source_dropped_at'"
+             WHERE kind = 'tenant_move' AND details ? 'source_dropped_at'",
         )
-        .await,
-        2
+        .await
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            archived().await == 0 && dedicated_db().await == 0 && marked().await == 2
+        })
+        .await
     );
     // The tenant itself is untouched, active on the shared pool.
     let t = catalog::find_tenant(&platform.catalog, &slug)

@@ -191,7 +191,7 @@ pub async fn move_tenant(
         Ok(copied) => {
             // Archived first, then the capture goes: until the rename, the fence refuses
             // any writer still aimed at the source.
-            let archived = archive_source(&src, &schema).await;
+            let archived = archive_source(catalog, op, &src, &schema).await;
             let _ = src.close().await;
             let archived = archived?;
             let moving_ms = u64::try_from(copied.moving.as_millis()).unwrap_or(u64::MAX);
@@ -431,10 +431,34 @@ async fn phase(catalog: &DatabaseConnection, op: Uuid, name: &str) -> Result<()>
 }
 
 /// Archives the source schema, then removes its capture (see [`move_tenant`]).
-async fn archive_source(src: &DatabaseConnection, schema: &SchemaName) -> Result<SchemaName> {
-    let archived = provision::archive_schema(src, schema).await?;
+async fn archive_source(
+    catalog: &DatabaseConnection,
+    op: Uuid,
+    src: &DatabaseConnection,
+    schema: &SchemaName,
+) -> Result<SchemaName> {
+    let archived = schema.archived(chrono::Utc::now().timestamp());
+    record_archive(catalog, op, &archived).await?;
+    provision::archive_schema_as(src, schema, &archived).await?;
     provision::remove_capture(src, &archived).await?;
     Ok(archived)
+}
+
+/// Records in move `op` the name its source is (about to be) archived under, which the
+/// retention job drops in time and a recovery after a crash finds.
+async fn record_archive(
+    catalog: &DatabaseConnection,
+    op: Uuid,
+    archived: &SchemaName,
+) -> Result<()> {
+    catalog
+        .execute_raw(stmt(
+            "UPDATE platform.tenant_operations
+             SET details = details || jsonb_build_object('archived_as', $2::text) WHERE id = $1",
+            [op.into(), archived.as_str().into()],
+        ))
+        .await?;
+    Ok(())
 }
 
 /// Puts the tenant back on its source: its capture (or fence) removed, active again,
@@ -630,8 +654,19 @@ pub async fn recover(catalog: &DatabaseConnection, server: &Url, id: Uuid) -> Re
             kind == target.kind && placed_db.as_deref() == Some(target.database.as_str());
         if switched {
             let src = connect(server, &from_db).await?;
+            // Killed before the rename: archive now. After it: the name was recorded
+            // first; the capture may still be there.
+            let recorded = details["archived_as"]
+                .as_str()
+                .map(SchemaName::parse)
+                .transpose()?;
             let archived = if provision::schema_exists(&src, &schema).await? {
-                Some(archive_source(&src, &schema).await?)
+                Some(archive_source(catalog, op, &src, &schema).await?)
+            } else if let Some(archived) = recorded {
+                if provision::schema_exists(&src, &archived).await? {
+                    provision::remove_capture(&src, &archived).await?;
+                }
+                Some(archived)
             } else {
                 None
             };

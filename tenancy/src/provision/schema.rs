@@ -92,13 +92,25 @@ pub async fn archive_schema<C: ConnectionTrait>(
     schema: &SchemaName,
 ) -> Result<SchemaName> {
     let archived = schema.archived(chrono::Utc::now().timestamp());
+    archive_schema_as(conn, schema, &archived).await?;
+    Ok(archived)
+}
+
+/// [`archive_schema`] under a name the caller chose (from [`SchemaName::archived`]) and
+/// recorded first, so that a crash right after the rename still knows where it went.
+#[tracing::instrument(skip(conn), fields(schema = %schema, archived = %archived))]
+pub async fn archive_schema_as<C: ConnectionTrait>(
+    conn: &C,
+    schema: &SchemaName,
+    archived: &SchemaName,
+) -> Result<()> {
     conn.execute_unprepared(&format!(
         "ALTER SCHEMA {} RENAME TO {}",
         schema.quoted(),
         archived.quoted()
     ))
     .await?;
-    Ok(archived)
+    Ok(())
 }
 
 /// Drops a schema and everything in it.
