@@ -158,3 +158,53 @@ async fn placed_in(
     };
     Ok(placed.as_deref() == Some(database.as_str()))
 }
+
+/// Moves active tenants whose placement differs from their desired tier (a plan change
+/// set it) to that tier, one at a time, and returns how many moved. A tenant whose move
+/// failed within the last hour waits, so a persistent failure (no pool with room, say)
+/// is not retried every pass; one another process is moving is refused by its move lock.
+/// Local mode only: in kube mode the operator moves tenants.
+#[tracing::instrument(skip_all)]
+pub async fn move_to_desired_tiers(catalog: &DatabaseConnection, server: &Url) -> Result<usize> {
+    let rows = catalog
+        .query_all_raw(stmt(
+            "SELECT t.slug, t.desired_tier FROM platform.tenants t
+             WHERE t.status = 'active' AND t.placement_kind IN ('shared', 'dedicated')
+               AND t.placement_kind <> t.desired_tier
+               AND NOT EXISTS (
+                   SELECT 1 FROM platform.tenant_operations o
+                   WHERE o.tenant_id = t.id AND o.kind = 'tenant_move'
+                     AND o.status = 'failed' AND o.finished_at > now() - interval '1 hour')
+             ORDER BY t.updated_at",
+            [],
+        ))
+        .await?;
+    let mut moved = 0;
+    for row in rows {
+        let slug: String = row.try_get("", "slug")?;
+        let tier: String = row.try_get("", "desired_tier")?;
+        let to = if tier == "dedicated" {
+            super::MoveTarget::Dedicated
+        } else {
+            super::MoveTarget::Shared(None)
+        };
+        match super::move_tenant(
+            catalog,
+            server,
+            &slug,
+            &to,
+            &crate::catalog::Actor::system("tier-move"),
+        )
+        .await
+        {
+            Ok(report) => {
+                tracing::info!(tenant = %slug, to = %report.to, moving_ms = report.moving_ms, "moved to its plan's tier");
+                moved += 1;
+            }
+            Err(err) => {
+                tracing::warn!(tenant = %slug, error = %err, "moving to the plan's tier failed")
+            }
+        }
+    }
+    Ok(moved)
+}

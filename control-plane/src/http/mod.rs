@@ -141,7 +141,7 @@ impl ControlPlane {
             billing,
             metrics: Arc::new(ops::Metrics::new(&refill)),
         };
-        let workers = vec![
+        let mut workers = vec![
             AbortOnDrop(tokio::spawn(refill_worker(
                 db,
                 provisioner.refill_signal(),
@@ -150,6 +150,9 @@ impl ControlPlane {
             ))),
             AbortOnDrop(tokio::spawn(housekeeping(state.clone()))),
         ];
+        if state.settings.local_tier_moves {
+            workers.push(AbortOnDrop(tokio::spawn(tier_mover(state.clone()))));
+        }
         let router = api_router()
             .layer(TraceLayer::new_for_http())
             .with_state(state.clone());
@@ -187,6 +190,19 @@ impl ControlPlane {
         tokio::select! {
             served = std::future::IntoFuture::into_future(served) => served,
             () = deadline => Ok(()),
+        }
+    }
+}
+
+/// Local mode: moves tenants whose plan changed tier, on a loop of its own (a move takes
+/// a while; housekeeping must not wait for it).
+async fn tier_mover(state: CpState) {
+    loop {
+        tokio::time::sleep(state.settings.worker_interval).await;
+        match fleet::move_to_desired_tiers(&state.db, state.provisioner.server()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(moved = n, "tenants moved to their plans' tiers"),
+            Err(err) => tracing::warn!(error = %err, "tier moves failed"),
         }
     }
 }
