@@ -961,3 +961,40 @@ async fn a_plan_change_to_another_tier_moves_the_tenant_in_local_mode() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_moving_schema_is_skipped_by_fleet_migrations_until_the_move_lets_go() {
+    let platform = Platform::new(1).await;
+    let slug = format!("lk-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    platform.create_tenant(&slug, "free").await;
+    let schema = tenancy::SchemaName::parse(&format!("t_{}", slug.replace('-', "_"))).unwrap();
+    // What a move holds from the source's migration to the end of its copy.
+    let lock = provision::SchemaLock::take(&platform.catalog, &schema)
+        .await
+        .unwrap();
+    let locked = provision::migrate_schema_try_lock::<migrations::TenantMigrator>(
+        &platform.catalog,
+        &schema,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(locked, provision::LockedMigration::Locked),
+        "{locked:?}"
+    );
+    drop(lock);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            matches!(
+                provision::migrate_schema_try_lock::<migrations::TenantMigrator>(
+                    &platform.catalog,
+                    &schema,
+                )
+                .await
+                .unwrap(),
+                provision::LockedMigration::Migrated(_)
+            )
+        })
+        .await
+    );
+}

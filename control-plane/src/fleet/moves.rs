@@ -287,8 +287,10 @@ async fn copy_and_switch(
         let _ = db.close().await;
         v?
     };
-    // The source comes to the same version first (a no-op when it is current).
+    // The source comes to the same version first (a no-op when it is current); from
+    // then on no migration touches it until the move is over.
     provision::migrate_schema(src, schema).await?;
+    let _no_migrations = provision::SchemaLock::take(src, schema).await?;
     phase(catalog, op, "capture").await?;
     provision::install_capture(src, schema).await?;
     let dst = connect(server, &target.database).await?;
