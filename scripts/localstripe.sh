@@ -3,9 +3,12 @@
 # .instudio/localstripe-venv and starts it on loopback, unless one already answers.
 # Prints the base URL (export it as STRIPE_API_BASE). Idempotent.
 #
+# It runs through scripts/localstripe_shim.py, which adds what localstripe lacks and
+# InStudio relies on: Stripe's idempotency keys and the `charge.refunded` event.
+#
 #   scripts/localstripe.sh            # install if needed, start if needed, print the URL
 #   LOCALSTRIPE_PORT=8420 scripts/localstripe.sh
-#   scripts/localstripe.sh --install-only   # only install; print the localstripe binary
+#   scripts/localstripe.sh --install-only   # only install; print the launcher to run
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,12 +29,18 @@ install() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
       "localstripe==${LOCALSTRIPE_VERSION:-1.15.10}" >&2
   fi
+  # The launcher: localstripe's server with the shim's additions.
+  cat >"$venv/bin/instudio-localstripe" <<LAUNCHER
+#!/bin/sh
+exec "$venv/bin/python" "$root/scripts/localstripe_shim.py" "\$@"
+LAUNCHER
+  chmod +x "$venv/bin/instudio-localstripe"
   flock -u 9
 }
 
 if [ "${1:-}" = "--install-only" ]; then
   install
-  echo "$venv/bin/localstripe"
+  echo "$venv/bin/instudio-localstripe"
   exit 0
 fi
 
@@ -42,7 +51,7 @@ fi
 
 install
 
-nohup "$venv/bin/localstripe" --port "$port" >"$state/localstripe.log" 2>&1 &
+nohup "$venv/bin/instudio-localstripe" --port "$port" >"$state/localstripe.log" 2>&1 &
 echo $! >"$state/localstripe.pid"
 for _ in $(seq 1 100); do
   if answers; then

@@ -84,6 +84,19 @@ pub struct PlanSummary {
     pub paying_tenants: i64,
     pub mrr_cents: i64,
     pub requests_this_month: i64,
+    /// The platform's fees on booking deposits paid this month (UTC) to salons on this
+    /// plan, by currency, net of the share given back with refunds.
+    pub transaction_fees_this_month: Vec<TransactionFees>,
+}
+
+/// Deposits paid to salons and the platform's fees on them, in one currency.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransactionFees {
+    pub currency: String,
+    pub payments: i64,
+    pub volume_cents: i64,
+    pub refunded_cents: i64,
+    pub fees_cents: i64,
 }
 
 /// Usage and monthly recurring revenue, per plan.
@@ -108,6 +121,30 @@ pub async fn usage_by_plan<C: ConnectionTrait>(conn: &C) -> Result<Vec<PlanSumma
             [],
         ))
         .await?;
+    let fee_rows = conn
+        .query_all_raw(stmt(
+            "SELECT plan_code, currency, count(*) AS payments,
+                    sum(amount_cents)::bigint AS volume, sum(refunded_cents)::bigint AS refunded,
+                    sum(platform_fee_cents - platform_fee_refunded_cents)::bigint AS fees
+             FROM platform.booking_payments
+             WHERE status = 'succeeded'
+               AND succeeded_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+             GROUP BY 1, 2 ORDER BY 1, 2",
+            [],
+        ))
+        .await?;
+    let mut fees: BTreeMap<String, Vec<TransactionFees>> = BTreeMap::new();
+    for row in fee_rows {
+        fees.entry(row.try_get("", "plan_code")?)
+            .or_default()
+            .push(TransactionFees {
+                currency: row.try_get("", "currency")?,
+                payments: row.try_get("", "payments")?,
+                volume_cents: row.try_get("", "volume")?,
+                refunded_cents: row.try_get("", "refunded")?,
+                fees_cents: row.try_get("", "fees")?,
+            });
+    }
     let mut by_plan: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for row in statuses {
         by_plan
@@ -123,6 +160,7 @@ pub async fn usage_by_plan<C: ConnectionTrait>(conn: &C) -> Result<Vec<PlanSumma
             let paying: i64 = row.try_get("", "paying")?;
             Ok(PlanSummary {
                 tenants_by_status: by_plan.remove(&code).unwrap_or_default(),
+                transaction_fees_this_month: fees.remove(&code).unwrap_or_default(),
                 code,
                 name: row.try_get("", "name")?,
                 tier: row.try_get("", "tier")?,

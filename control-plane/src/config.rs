@@ -145,6 +145,10 @@ pub struct StripeArgs {
     /// How long a tenant may stay past due before it is suspended.
     #[arg(long, env = "BILLING_GRACE_HOURS", default_value_t = 168)]
     pub billing_grace_hours: u64,
+    /// How often `serve` compares Stripe's subscriptions with the catalog and repairs
+    /// drift (0: never; `billing reconcile` runs it by hand).
+    #[arg(long, env = "BILLING_RECONCILE_MINUTES", default_value_t = 60)]
+    pub billing_reconcile_minutes: u64,
 }
 
 impl StripeArgs {
@@ -152,16 +156,18 @@ impl StripeArgs {
     pub fn apply(&self, settings: &mut Settings) {
         settings.stripe_webhook_secret = self.stripe_webhook_secret.clone();
         settings.billing_grace = Duration::from_secs(self.billing_grace_hours * 3600);
+        settings.stripe = self.config();
+        settings.billing_reconcile = Duration::from_secs(self.billing_reconcile_minutes * 60);
     }
 
     /// The client configuration, when a key is set.
     pub fn config(&self) -> Option<crate::billing::client::StripeConfig> {
-        self.stripe_secret_key
-            .as_ref()
-            .map(|key| crate::billing::client::StripeConfig {
-                secret_key: key.clone(),
-                api_base: self.stripe_api_base.as_ref().map(Url::to_string),
-            })
+        self.stripe_secret_key.as_ref().map(|key| {
+            crate::billing::client::StripeConfig::new(
+                key.expose(),
+                self.stripe_api_base.as_ref().map(Url::to_string),
+            )
+        })
     }
 }
 
@@ -245,6 +251,11 @@ pub struct Settings {
     pub webhook_tolerance: Duration,
     /// Past due for longer than this: suspended.
     pub billing_grace: Duration,
+    /// Stripe, when configured: subscriptions' reconciliation runs on a schedule and the
+    /// webhook applies booking deposits' events to the salons' data.
+    pub stripe: Option<crate::billing::client::StripeConfig>,
+    /// How often subscriptions are reconciled with Stripe (when Stripe is configured).
+    pub billing_reconcile: Duration,
 }
 
 impl Settings {
@@ -279,6 +290,8 @@ impl Settings {
             stripe_webhook_secret: None,
             webhook_tolerance: Duration::from_secs(300),
             billing_grace: Duration::from_secs(7 * 86_400),
+            stripe: None,
+            billing_reconcile: Duration::from_secs(3600),
         })
     }
 

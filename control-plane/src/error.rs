@@ -39,6 +39,10 @@ pub enum Error {
     /// Stripe refused a request or could not be reached; the text is logged, not shown.
     #[error("payment provider error: {0}")]
     PaymentProvider(String),
+    /// Stripe refused the request (a declined card, an unknown payment method): trying
+    /// the same again will not help. The text is Stripe's, meant for the customer.
+    #[error("the payment was refused: {0}")]
+    PaymentRefused(String),
     /// A webhook whose signature is missing, wrong or outside the tolerance window.
     #[error("{0}")]
     BadSignature(&'static str),

@@ -288,13 +288,13 @@ async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
             args.control_plane_port
         )
     })?;
-    let runtime = Application::build(dev::runtime_config_jwks(
-        &url,
-        args.runtime_port,
-        args.control_plane_port,
-    )?)
-    .await
-    .with_context(|| format!("binding the runtime to port {}", args.runtime_port))?;
+    let mut runtime_config =
+        dev::runtime_config_jwks(&url, args.runtime_port, args.control_plane_port)?;
+    // Booking deposits through the same Stripe (or localstripe) as the subscriptions.
+    runtime_config.stripe = args.stripe.config();
+    let runtime = Application::build(runtime_config)
+        .await
+        .with_context(|| format!("binding the runtime to port {}", args.runtime_port))?;
     // A long-lived token for trying the salon API by hand, in a real session of the
     // demo owner (signing out revokes it at the control plane).
     let owner = users::find_by_email(&db, &owner_email)

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     LocalProvisioner, NewTenant,
-    billing::{Billing, Checkout, SubscriptionRequest},
+    billing::{Billing, Checkout, SubscriptionRequest, starts},
     catalog::{self, Actor, TenantRecord, stmt},
     config::Settings,
     error::{Error, Result},
@@ -153,6 +153,16 @@ pub async fn signup(
         .await?
         .ok_or(Error::NotFound("user"))?;
     onetime::send_email_verification(&tx, settings, &owner).await?;
+    let subscription = paid.then(|| SubscriptionRequest {
+        tenant_id: id,
+        tenant_slug: signup.subdomain.to_string(),
+        plan: plan.clone(),
+        owner_email: owner.email.clone(),
+        payment_method: signup.payment_method.clone(),
+    });
+    if let Some(request) = &subscription {
+        starts::record(&tx, request).await?;
+    }
     catalog::audit(
         &tx,
         &actor,
@@ -166,18 +176,18 @@ pub async fn signup(
     if serve_now {
         provisioner.slot_claimed();
     }
-    let checkout = if paid {
-        Some(
-            billing
-                .start_subscription(&SubscriptionRequest {
-                    tenant_id: id,
-                    tenant_slug: signup.subdomain.to_string(),
-                    plan,
-                    owner_email: owner.email.clone(),
-                    payment_method: signup.payment_method.clone(),
-                })
-                .await?,
-        )
+    let checkout = if let Some(request) = &subscription {
+        // Stripe unreachable: the signup stands and the subscription is retried.
+        Some(match starts::attempt(db, billing, request).await {
+            Ok(checkout) => checkout,
+            Err(err @ Error::PaymentProvider(_)) => Checkout::SubscriptionPending {
+                message: format!(
+                    "the payment provider could not be reached ({err}); \
+                        the subscription is retried shortly"
+                ),
+            },
+            Err(err) => return Err(err),
+        })
     } else {
         if !serve_now {
             provisioner.provision_pending(id, &actor).await?;

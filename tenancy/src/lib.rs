@@ -16,6 +16,8 @@ pub mod provision;
 mod schema;
 mod slug;
 mod status;
+#[cfg(feature = "stripe")]
+pub mod stripe;
 
 pub use email::Email;
 pub use error::{Error, Result, ValidationError};

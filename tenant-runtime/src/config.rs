@@ -105,6 +105,15 @@ pub struct RuntimeConfig {
     pub rate_limit: bool,
     /// How often request counts are added to the catalog's usage table.
     pub usage_flush: Duration,
+    /// Stripe, for booking deposits and their refunds. Unset: deposits cannot be paid
+    /// online (bookings wait for the front desk to confirm them) and refunds are recorded
+    /// for the salon to pay back by hand.
+    pub stripe: Option<tenancy::stripe::StripeConfig>,
+    /// How long a request to Stripe may take before it is given up (and retried later
+    /// under the same idempotency key).
+    pub stripe_timeout: Duration,
+    /// How often unsent refunds and the PaymentIntents of expired bookings are retried.
+    pub payments_sweep: Duration,
 }
 
 impl RuntimeConfig {
@@ -135,6 +144,9 @@ impl RuntimeConfig {
             booking_link_secret: None,
             rate_limit: true,
             usage_flush: Duration::from_secs(10),
+            stripe: None,
+            stripe_timeout: Duration::from_secs(20),
+            payments_sweep: Duration::from_secs(60),
         }
     }
 
@@ -203,6 +215,14 @@ pub struct RuntimeArgs {
     pub rate_limit: bool,
     #[arg(long, env = "USAGE_FLUSH_SECS", default_value_t = 10)]
     pub usage_flush_secs: u64,
+    /// `sk_live_…`/`sk_test_…`: booking deposits and refunds through Stripe.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Another Stripe-compatible API (localstripe in tests); api.stripe.com if unset.
+    #[arg(long, env = "STRIPE_API_BASE")]
+    pub stripe_api_base: Option<Url>,
+    #[arg(long, env = "PAYMENTS_SWEEP_SECS", default_value_t = 60)]
+    pub payments_sweep_secs: u64,
 }
 
 impl RuntimeArgs {
@@ -231,6 +251,10 @@ impl RuntimeArgs {
         config.dedicated_pool_connections = self.dedicated_pool_connections;
         config.tenant_pool_cache = self.tenant_pool_cache;
         config.statement_timeout = Duration::from_millis(self.statement_timeout_ms);
+        config.stripe = self.stripe_secret_key.map(|key| {
+            tenancy::stripe::StripeConfig::new(key, self.stripe_api_base.map(String::from))
+        });
+        config.payments_sweep = Duration::from_secs(self.payments_sweep_secs.max(1));
         if let Some(secret) = &self.booking_link_secret
             && secret.len() < 32
         {

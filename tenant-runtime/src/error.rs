@@ -77,6 +77,8 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("the service is temporarily unavailable")]
     Unavailable,
+    #[error("the payment provider cannot be reached; try again in a moment")]
+    PaymentProviderUnavailable,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -115,6 +117,10 @@ impl ApiError {
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::PaymentProviderUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment_provider_unavailable",
+            ),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

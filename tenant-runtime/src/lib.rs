@@ -40,7 +40,7 @@ pub use config::{DbUrl, JwtConfig, RuntimeArgs, RuntimeConfig};
 
 use crate::{
     auth::TokenVerifier,
-    booking::links::LinkSigner,
+    booking::{links::LinkSigner, payments::Payments},
     db::{PoolSettings, TenantPools},
     limits::TenantMeters,
     metrics::Metrics,
@@ -58,6 +58,8 @@ pub struct AppState {
     pub links: LinkSigner,
     pub meters: Arc<TenantMeters>,
     pub metrics: Arc<Metrics>,
+    /// Booking deposits and refunds through Stripe.
+    pub payments: Payments,
 }
 
 /// Aborts a background task when dropped, so an application stops its helpers with it.
@@ -150,7 +152,18 @@ impl Application {
                 jwks.refresh_worker(config.jwt.jwks_refresh),
             )));
         }
+        let payments = Payments::new(
+            Payments::client(config.stripe.as_ref(), config.stripe_timeout)?,
+            catalog.clone(),
+            pools.clone(),
+            routes.clone(),
+            config.statement_timeout,
+        );
+        background.push(AbortOnDrop(tokio::spawn(
+            payments.clone().sweeper(config.payments_sweep),
+        )));
         let state = AppState {
+            payments,
             config: Arc::new(config),
             routes: routes.clone(),
             pools,

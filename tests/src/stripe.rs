@@ -5,10 +5,7 @@
 
 use std::{path::PathBuf, process::Stdio, sync::OnceLock, time::Duration};
 
-use control_plane::{
-    billing::client::{StripeApi, StripeConfig},
-    config::Secret,
-};
+use control_plane::billing::client::{StripeApi, StripeConfig};
 use tokio::process::{Child, Command};
 
 /// The secret key tests use: localstripe accepts any `sk_test_` key.
@@ -78,10 +75,7 @@ impl LocalStripe {
     }
 
     pub fn config(&self) -> StripeConfig {
-        StripeConfig {
-            secret_key: Secret::new(SECRET_KEY),
-            api_base: Some(self.base.clone()),
-        }
+        StripeConfig::new(SECRET_KEY, Some(self.base.clone()))
     }
 
     pub fn api(&self) -> StripeApi {

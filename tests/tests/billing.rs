@@ -598,3 +598,86 @@ async fn upgrade_prorates_and_the_tier_follows_then_cancel_and_reactivate() {
         assert_eq!(billing["subscription"]["cancel_at_period_end"], cancel);
     }
 }
+
+#[tokio::test]
+async fn a_signup_made_while_stripe_is_unreachable_gets_its_subscription_on_retry() {
+    let platform = Platform::new(2).await;
+    let stripe = LocalStripe::start().await;
+    sync_plans(&platform.catalog, &stripe.api()).await.unwrap();
+    let mut settings = control::settings();
+    settings.stripe_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
+    // Nothing listens on port 9: every Stripe call fails to connect.
+    let mut unreachable = stripe.config();
+    unreachable.api_base = Some("http://127.0.0.1:9".into());
+    let down = Arc::new(StripeBilling::new(
+        control_plane::billing::client::StripeApi::new(&unreachable).unwrap(),
+        platform.catalog.clone(),
+    ));
+    let cp = platform.control_plane_with_billing(settings, down).await;
+    stripe
+        .deliver_webhooks_to(&cp.url("/api/v1/stripe/webhook"))
+        .await;
+    let card = stripe.card("4242424242424242").await;
+    let (status, body) = cp
+        .post(
+            "/api/v1/signup",
+            None,
+            json!({
+                "owner_name": "Ana López", "email": "owner@later.example",
+                "password": control::OWNER_PASSWORD, "salon_name": "Later Studio",
+                "subdomain": "later", "plan": "starter", "payment_method": card,
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "the signup stands: {body}");
+    assert_eq!(body["billing"]["status"], "subscription_pending", "{body}");
+    assert_eq!(tenant_status(&platform, "later").await, "pending_payment");
+    let waiting = control_plane::billing::starts::pending(&platform.catalog)
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].attempts, 1);
+    assert!(waiting[0].last_error.is_some());
+
+    // Stripe is back: the retry (housekeeping's job) starts the subscription, and the
+    // first paid invoice provisions the tenant.
+    platform
+        .catalog
+        .execute_unprepared("UPDATE platform.subscription_starts SET next_attempt_at = now()")
+        .await
+        .unwrap();
+    let up = StripeBilling::new(stripe.api(), platform.catalog.clone());
+    let started = control_plane::billing::starts::retry_due(&platform.catalog, &up)
+        .await
+        .unwrap();
+    assert_eq!(started, 1);
+    assert!(
+        control_plane::billing::starts::pending(&platform.catalog)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let subscriptions = stripe.get("/subscriptions?limit=10").await;
+    assert_eq!(subscriptions["data"].as_array().unwrap().len(), 1);
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            tenant_status(&platform, "later").await == "active"
+        })
+        .await,
+        "the first paid invoice provisions the tenant"
+    );
+    // A second retry finds nothing to do and makes nothing new.
+    assert_eq!(
+        control_plane::billing::starts::retry_due(&platform.catalog, &up)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        stripe.get("/subscriptions?limit=10").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -233,7 +233,7 @@ async fn a_failing_tenant_is_recorded_and_the_others_are_migrated() {
     // The pending migration creates this table: this tenant's migration fails.
     platform
         .catalog
-        .execute_unprepared("CREATE TABLE \"t_ff_02\".service_categories (id int)")
+        .execute_unprepared("CREATE TABLE \"t_ff_02\".payments (id int)")
         .await
         .unwrap();
 
@@ -250,7 +250,7 @@ async fn a_failing_tenant_is_recorded_and_the_others_are_migrated() {
     let Outcome::Failed { reason } = outcome(&report, "ff-02") else {
         panic!("ff-02 should fail: {}", report.render());
     };
-    assert!(reason.contains("service_categories"), "{reason}");
+    assert!(reason.contains("payments"), "{reason}");
     for slug in slugs.iter().filter(|s| *s != "ff-02") {
         assert!(is_current(&platform.catalog, slug).await, "{slug}");
     }
@@ -272,7 +272,7 @@ async fn a_failing_tenant_is_recorded_and_the_others_are_migrated() {
         failed
             .try_get::<String>("", "error")
             .unwrap()
-            .contains("service_categories")
+            .contains("payments")
     );
     assert_eq!(
         count(
@@ -292,7 +292,7 @@ async fn a_failed_canary_stops_the_run() {
     let (platform, slugs) = behind_fleet("fc", 5).await;
     platform
         .catalog
-        .execute_unprepared("CREATE TABLE \"t_fc_00\".service_categories (id int)")
+        .execute_unprepared("CREATE TABLE \"t_fc_00\".payments (id int)")
         .await
         .unwrap();
 
@@ -315,7 +315,7 @@ async fn a_failed_canary_stops_the_run() {
     // A healthy canary lets the run carry on to the whole fleet.
     platform
         .catalog
-        .execute_unprepared("DROP TABLE \"t_fc_00\".service_categories")
+        .execute_unprepared("DROP TABLE \"t_fc_00\".payments")
         .await
         .unwrap();
     let report = run(

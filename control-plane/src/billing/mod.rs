@@ -7,6 +7,7 @@
 pub mod client;
 pub mod dunning;
 pub mod reconcile;
+pub mod starts;
 pub mod stripe;
 pub mod sync;
 pub mod webhook;
@@ -40,6 +41,9 @@ pub enum Checkout {
         subscription_id: String,
         subscription_status: String,
     },
+    /// The payment provider could not be reached; the subscription is started as soon
+    /// as it can be (the tenant waits in `pending_payment` meanwhile).
+    SubscriptionPending { message: String },
 }
 
 pub trait Billing: Send + Sync + std::fmt::Debug {

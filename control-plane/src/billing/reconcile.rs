@@ -59,7 +59,7 @@ pub async fn reconcile(provisioner: &LocalProvisioner, stripe: &StripeApi) -> Re
                 tracing::warn!(%slug, %subscription, "subscription missing at Stripe");
                 continue;
             }
-            Err(Failure::Other(e)) => return Err(e),
+            Err(other) => return Err(other.into()),
         };
         let live_status = live["status"].as_str().unwrap_or("unknown").to_owned();
         let mut fix = |what: String| {

@@ -68,7 +68,7 @@ pub async fn sync_plans<C: ConnectionTrait>(db: &C, stripe: &StripeApi) -> Resul
                 report.products_created += 1;
                 changed = true;
             }
-            Err(Failure::Other(e)) => return Err(e),
+            Err(other) => return Err(other.into()),
         }
         let price = price_id(&plan);
         match stripe.get(&format!("/plans/{price}"), &()).await {
@@ -93,7 +93,7 @@ pub async fn sync_plans<C: ConnectionTrait>(db: &C, stripe: &StripeApi) -> Resul
                 report.prices_created += 1;
                 changed = true;
             }
-            Err(Failure::Other(e)) => return Err(e),
+            Err(other) => return Err(other.into()),
         }
         let previous = stored_price(db, &plan.code).await?;
         if let Some(old) = previous.filter(|old| *old != price) {

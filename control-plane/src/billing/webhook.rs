@@ -13,6 +13,8 @@ use serde_json::Value;
 use sha2::Sha256;
 use uuid::Uuid;
 
+use tenant_runtime::booking::payments::{DEPOSIT_KIND, EventOutcome, Payments};
+
 use crate::{
     Error, LocalProvisioner,
     catalog::{Actor, stmt},
@@ -90,9 +92,16 @@ impl Outcome {
     }
 }
 
-/// Stores and applies one verified event, exactly once.
+/// Stores and applies one verified event, exactly once. Events about booking deposits
+/// are applied to the salon's own data through `deposits` (once per event there too),
+/// before the event is stored as handled here: should that fail, Stripe's redelivery
+/// applies it again.
 #[tracing::instrument(skip_all, fields(event_id, event_type))]
-pub async fn handle_event(provisioner: &LocalProvisioner, payload: &[u8]) -> Result<Outcome> {
+pub async fn handle_event(
+    provisioner: &LocalProvisioner,
+    deposits: &Payments,
+    payload: &[u8],
+) -> Result<Outcome> {
     let event: Value = serde_json::from_slice(payload)
         .map_err(|_| Error::BadSignature("the webhook body is not a Stripe event"))?;
     let id = event["id"]
@@ -127,6 +136,24 @@ pub async fn handle_event(provisioner: &LocalProvisioner, payload: &[u8]) -> Res
         .await?;
     if inserted.rows_affected() == 0 {
         return Ok(Outcome::Duplicate);
+    }
+    if let Some(tenant) = deposit_tenant(&tx, kind, object).await? {
+        let applied = deposits
+            .apply_event(tenant, id, kind, object)
+            .await
+            .map_err(|e| Error::PaymentProvider(format!("applying {kind} to the salon: {e}")))?;
+        let outcome = match applied {
+            EventOutcome::Applied => Outcome::Applied,
+            EventOutcome::Duplicate => Outcome::Duplicate,
+            EventOutcome::Ignored => Outcome::Ignored,
+        };
+        tx.execute_raw(stmt(
+            "UPDATE platform.stripe_events SET outcome = $2, tenant_id = $3 WHERE id = $1",
+            [id.into(), outcome.as_str().into(), tenant.into()],
+        ))
+        .await?;
+        tx.commit().await?;
+        return Ok(outcome);
     }
     let tenant = tenant_of(&tx, object).await?;
     let mut provision = false;
@@ -173,6 +200,39 @@ pub async fn handle_event(provisioner: &LocalProvisioner, payload: &[u8]) -> Res
         }
     }
     Ok(outcome)
+}
+
+/// The tenant whose booking deposit an event is about, if it is about one: a
+/// PaymentIntent we made for a deposit names it in its metadata; a charge is found by its
+/// PaymentIntent in the platform's ledger of deposits.
+async fn deposit_tenant(
+    tx: &DatabaseTransaction,
+    kind: &str,
+    object: &Value,
+) -> Result<Option<Uuid>> {
+    match kind {
+        "payment_intent.succeeded" | "payment_intent.payment_failed" => {
+            Ok((object["metadata"]["kind"].as_str() == Some(DEPOSIT_KIND))
+                .then(|| object["metadata"]["tenant_id"].as_str()?.parse().ok())
+                .flatten())
+        }
+        "charge.refunded" => {
+            let Some(intent) = object["payment_intent"].as_str() else {
+                return Ok(None);
+            };
+            let row = tx
+                .query_one_raw(stmt(
+                    "SELECT tenant_id FROM platform.booking_payments
+                     WHERE stripe_payment_intent_id = $1",
+                    [intent.into()],
+                ))
+                .await?;
+            row.map(|r| r.try_get("", "tenant_id"))
+                .transpose()
+                .map_err(Into::into)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The tenant an object belongs to: by customer, or by `metadata.tenant_id`.

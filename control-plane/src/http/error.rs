@@ -192,6 +192,10 @@ impl IntoResponse for ApiError {
                 Error::BadSignature(why) => {
                     (StatusCode::BAD_REQUEST, Body::new("bad_signature", why))
                 }
+                err @ Error::PaymentRefused(_) => (
+                    StatusCode::PAYMENT_REQUIRED,
+                    Body::new("payment_refused", err.to_string()),
+                ),
                 err @ Error::PaymentProvider(_) => {
                     tracing::error!(error = %err, "payment provider failed");
                     (

@@ -32,7 +32,7 @@ pub use admin::{ADMIN_ROUTES, admin_routes};
 
 use crate::{
     LocalProvisioner,
-    billing::{Billing, ManualBilling},
+    billing::{Billing, ManualBilling, client::StripeApi},
     config::Settings,
     domains::{self as domain_service, DnsVerifier},
     fleet,
@@ -54,6 +54,8 @@ pub struct CpState {
     pub attempts: Arc<KeyedLimiter<IpAddr>>,
     /// Verified against for unknown addresses, so sign-in timing reveals nothing.
     pub decoy_hash: Arc<String>,
+    /// Booking deposits: Stripe's events about them are applied to the salon's data.
+    pub deposits: tenant_runtime::booking::payments::Payments,
     metrics: Arc<ops::Metrics>,
 }
 
@@ -127,7 +129,12 @@ impl ControlPlane {
             )
             .await?,
         );
+        let deposits = tenant_runtime::booking::payments::Payments::connect(
+            provisioner.server(),
+            settings.stripe.as_ref(),
+        )?;
         let state = CpState {
+            deposits,
             db: db.clone(),
             provisioner: provisioner.clone(),
             dns: Arc::new(DnsVerifier::new(&settings.dns)?),
@@ -152,6 +159,16 @@ impl ControlPlane {
         ];
         if state.settings.local_tier_moves {
             workers.push(AbortOnDrop(tokio::spawn(tier_mover(state.clone()))));
+        }
+        if let Some(config) = &state.settings.stripe
+            && !state.settings.billing_reconcile.is_zero()
+        {
+            let api = crate::billing::client::StripeApi::new(config)?;
+            workers.push(AbortOnDrop(tokio::spawn(reconcile_worker(
+                state.provisioner.clone(),
+                api,
+                state.settings.billing_reconcile,
+            ))));
         }
         let router = api_router()
             .layer(TraceLayer::new_for_http())
@@ -207,6 +224,21 @@ async fn tier_mover(state: CpState) {
     }
 }
 
+/// Compares Stripe's subscriptions with the catalog every `every` and repairs drift from
+/// missed webhooks (the first run waits one period: webhooks settle most things first).
+async fn reconcile_worker(provisioner: LocalProvisioner, api: StripeApi, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match crate::billing::reconcile::reconcile(&provisioner, &api).await {
+            Ok(fixes) if !fixes.is_empty() => {
+                tracing::info!(?fixes, "billing reconciliation repaired drift");
+            }
+            Ok(_) => tracing::debug!("billing reconciliation found no drift"),
+            Err(err) => tracing::warn!(error = %err, "billing reconciliation failed"),
+        }
+    }
+}
+
 /// Periodic work: reload the signing keys (rotations by other replicas, keys whose
 /// overlap ended), re-check verified domains, forget ended sessions and used tokens,
 /// purge tenants past retention, drop moved tenants' archived sources past theirs.
@@ -240,6 +272,11 @@ async fn housekeeping(state: CpState) {
             Ok(slugs) if !slugs.is_empty() => tracing::info!(?slugs, "suspended for non-payment"),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "dunning failed"),
+        }
+        match crate::billing::starts::retry_due(&state.db, state.billing.as_ref()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(started = n, "subscriptions started on retry"),
+            Err(err) => tracing::warn!(error = %err, "retrying subscription starts failed"),
         }
         match lifecycle::purge_expired(&state.provisioner).await {
             Ok(0) => {}

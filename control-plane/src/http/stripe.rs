@@ -32,7 +32,7 @@ async fn receive(
         state.settings.webhook_tolerance,
         chrono::Utc::now(),
     )?;
-    let outcome = webhook::handle_event(&state.provisioner, &body).await?;
+    let outcome = webhook::handle_event(&state.provisioner, &state.deposits, &body).await?;
     Ok(Json(
         json!({ "received": true, "outcome": format!("{outcome:?}").to_lowercase() }),
     ))

@@ -5,10 +5,12 @@ use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_salon;
 mod m20261121_000002_booking;
+mod m20261124_000001_payments;
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(m20261121_000001_salon::Migration),
         Box::new(m20261121_000002_booking::Migration),
+        Box::new(m20261124_000001_payments::Migration),
     ]
 }

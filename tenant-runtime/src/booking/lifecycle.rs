@@ -10,6 +10,7 @@ use super::{
     BookingStatus,
     calendars::SalonRules,
     number,
+    payments::{self, RefundReason},
     plan::{ItemRequest, PlannedItem, plan},
     policy::percent_of,
     store::{self, Actor, Booking},
@@ -68,13 +69,24 @@ async fn insert_items(tx: &mut TenantTx, booking: Uuid, items: &[PlannedItem]) -
     Ok(())
 }
 
+/// How a new booking's deposit is paid.
+#[derive(Debug, Clone, Copy)]
+pub enum DepositPayment<'a> {
+    /// Online through Stripe, with the customer's PaymentMethod when they gave one.
+    Online { payment_method: Option<&'a str> },
+    /// At the front desk, which confirms the booking when it is paid.
+    AtTheDesk,
+}
+
 /// Creates a booking: `pending_payment` when a deposit is due, `confirmed` otherwise.
+#[allow(clippy::too_many_arguments)]
 pub async fn create(
     tx: &mut TenantTx,
     rules: &SalonRules,
     items: &[PlannedItem],
     customer: Uuid,
     notes: Option<&str>,
+    deposit_payment: DepositPayment<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> ApiResult<Booking> {
@@ -134,6 +146,9 @@ pub async fn create(
         )));
     }
     insert_items(tx, id, items).await?;
+    if let (true, DepositPayment::Online { payment_method }) = (deposit > 0, deposit_payment) {
+        payments::open_deposit(tx, id, deposit, &rules.currency, payment_method).await?;
+    }
     store::record(tx, id, None, BookingStatus::Draft, actor, None, json!({})).await?;
     let details = json!({ "total_cents": total, "deposit_cents": deposit, "payment_due_at": due });
     store::record(
@@ -238,6 +253,8 @@ async fn set_status(
 pub async fn confirm(tx: &mut TenantTx, id: Uuid, actor: &Actor) -> ApiResult<Booking> {
     let (from, _) = lock(tx, id, BookingStatus::Confirmed).await?;
     set_status(tx, id, BookingStatus::Confirmed, None).await?;
+    // Paid at the desk: an online payment still open is no longer wanted.
+    payments::cancel_unpaid(tx, &[id]).await?;
     store::record(
         tx,
         id,
@@ -320,7 +337,14 @@ pub async fn cancel(
         None => (computed_percent, computed_cents),
     };
     set_status(tx, id, BookingStatus::Cancelled, Some((percent, cents))).await?;
+    let online_refund = if from == BookingStatus::PendingPayment {
+        payments::cancel_unpaid(tx, &[id]).await?;
+        0
+    } else {
+        payments::refund_deposit(tx, id, cents, RefundReason::Cancellation).await?
+    };
     let details = json!({
+        "online_refund_cents": online_refund,
         "minutes_before_start": minutes_left,
         "refund_percent": percent,
         "refund_cents": cents,
@@ -358,7 +382,10 @@ pub async fn no_show(
     }
     let refund = policy_refund(tx, id, |p| p.no_show_refund_percent).await?;
     set_status(tx, id, BookingStatus::NoShow, Some(refund)).await?;
-    let details = json!({ "refund_percent": refund.0, "refund_cents": refund.1 });
+    let online_refund = payments::refund_deposit(tx, id, refund.1, RefundReason::NoShow).await?;
+    let details = json!({
+        "refund_percent": refund.0, "refund_cents": refund.1, "online_refund_cents": online_refund,
+    });
     store::record(
         tx,
         id,

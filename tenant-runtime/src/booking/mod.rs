@@ -6,6 +6,7 @@ pub mod calendars;
 pub mod lifecycle;
 pub mod links;
 pub mod number;
+pub mod payments;
 pub mod plan;
 pub mod policy;
 pub mod status;

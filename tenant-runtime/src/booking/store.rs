@@ -52,6 +52,10 @@ pub struct Booking {
     pub refund_cents: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The deposit paid (or to pay) online through Stripe; absent in lists and when no
+    /// deposit is taken online.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<super::payments::Deposit>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -113,6 +117,7 @@ fn assemble(row: BookingRow, items: Vec<BookingItem>) -> ApiResult<Booking> {
         refund_cents: row.refund_cents,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        payment: None,
     })
 }
 
@@ -155,10 +160,14 @@ pub async fn load(tx: &mut TenantTx, id: Uuid) -> ApiResult<Booking> {
         .fetch_optional(tx.conn())
         .await?
         .ok_or(ApiError::NotFound("booking"))?;
-    with_items(tx, vec![row])
+    let mut booking = with_items(tx, vec![row])
         .await?
         .pop()
-        .ok_or(ApiError::NotFound("booking"))
+        .ok_or(ApiError::NotFound("booking"))?;
+    if booking.deposit_cents > 0 {
+        booking.payment = super::payments::deposit_of(tx, id).await?;
+    }
+    Ok(booking)
 }
 
 /// Bookings matching a filter, ordered by start then id, after `cursor`.
@@ -303,6 +312,7 @@ pub async fn expire_overdue(
         .bind(&expired)
         .execute(tx.conn())
         .await?;
+    super::payments::cancel_unpaid(tx, &expired).await?;
     let actor = Actor::system("payment-timeout");
     for id in &expired {
         record(

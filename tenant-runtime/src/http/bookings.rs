@@ -29,7 +29,8 @@ use crate::{
     booking::{
         BookingStatus,
         calendars::load_rules,
-        lifecycle::{self, RefundOverride},
+        lifecycle::{self, DepositPayment, RefundOverride},
+        payments::{self, Deposit},
         plan::{ItemRequest, plan},
         store::{self, Actor, Booking, HistoryEntry, ListFilter},
     },
@@ -47,6 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_booking))
         .routes(routes!(no_show_booking))
         .routes(routes!(complete_booking))
+        .routes(routes!(pay_deposit))
 }
 
 /// How long a guest's manage link stays valid after the visit starts.
@@ -176,6 +178,9 @@ pub struct CreateBooking {
     /// An existing customer (front desk and staff only).
     pub customer_id: Option<Uuid>,
     pub notes: Option<String>,
+    /// A Stripe PaymentMethod (`pm_…`, from Stripe.js) to pay the deposit with at once.
+    /// Without it, the answer's `payment.client_secret` lets Stripe.js take the payment.
+    pub payment_method: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -209,6 +214,26 @@ async fn create_booking(
         .customer
         .clone()
         .map(|c| NewCustomer::parse(c, "customer."))
+        .transpose()?;
+    let payment_method = body
+        .payment_method
+        .as_deref()
+        .map(|pm| {
+            let valid = pm.len() <= 200
+                && ["pm_", "card_", "src_"].iter().any(|p| {
+                    pm.strip_prefix(p).is_some_and(|rest| {
+                        !rest.is_empty()
+                            && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    })
+                });
+            valid.then_some(pm).ok_or_else(|| {
+                ApiError::invalid(
+                    "payment_method",
+                    "invalid_payment_method",
+                    "must be a Stripe PaymentMethod id (pm_…)",
+                )
+            })
+        })
         .transpose()?;
     let requests: Vec<ItemRequest> = body
         .items
@@ -268,18 +293,24 @@ async fn create_booking(
             )
         }
     };
-    let booking = lifecycle::create(
+    let deposit_payment = if state.payments.online(&tx.route) {
+        DepositPayment::Online { payment_method }
+    } else {
+        DepositPayment::AtTheDesk
+    };
+    let mut booking = lifecycle::create(
         &mut tx,
         &rules,
         &planned,
         customer_id,
         notes.as_deref(),
+        deposit_payment,
         &actor,
         now,
     )
     .await?;
     let tenant = tx.route.tenant_id;
-    tx.commit().await?;
+    booking.payment = commit_with_payments(&state, tx, &booking, true).await?;
     let manage_token = guest.then(|| {
         let expires = (booking.ends_at + chrono::Duration::days(LINK_GRACE_DAYS)).timestamp();
         state.links.sign(tenant, booking.id, expires)
@@ -504,7 +535,8 @@ async fn cancel_booking(
         Utc::now(),
     )
     .await?;
-    tx.commit().await?;
+    let mut booking = booking;
+    booking.payment = commit_with_payments(&state, tx, &booking, false).await?;
     Ok(Json(booking))
 }
 
@@ -579,8 +611,8 @@ async fn confirm_booking(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Booking>> {
     let (id, actor) = staff_action(&state, user, &mut tx, &id, true).await?;
-    let booking = lifecycle::confirm(&mut tx, id, &actor).await?;
-    tx.commit().await?;
+    let mut booking = lifecycle::confirm(&mut tx, id, &actor).await?;
+    booking.payment = commit_with_payments(&state, tx, &booking, false).await?;
     Ok(Json(booking))
 }
 
@@ -596,8 +628,8 @@ async fn no_show_booking(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Booking>> {
     let (id, actor) = staff_action(&state, user, &mut tx, &id, false).await?;
-    let booking = lifecycle::no_show(&mut tx, id, &actor, Utc::now()).await?;
-    tx.commit().await?;
+    let mut booking = lifecycle::no_show(&mut tx, id, &actor, Utc::now()).await?;
+    booking.payment = commit_with_payments(&state, tx, &booking, false).await?;
     Ok(Json(booking))
 }
 
@@ -616,4 +648,91 @@ async fn complete_booking(
     let booking = lifecycle::complete(&mut tx, id, &actor, Utc::now()).await?;
     tx.commit().await?;
     Ok(Json(booking))
+}
+
+// ---- deposits ----
+
+/// Commits a booking's transaction and, when it has an online deposit, does what that
+/// deposit now needs at Stripe (a follow-up in the catalog first, so that a request cut
+/// short is finished by the sweeper). Returns the deposit as it stands afterwards, with
+/// its client secret when `for_payer`.
+async fn commit_with_payments(
+    state: &AppState,
+    tx: TenantTx,
+    booking: &Booking,
+    for_payer: bool,
+) -> ApiResult<Option<Deposit>> {
+    let route = tx.route.clone();
+    if booking.payment.is_none() || !state.payments.online(&route) {
+        tx.commit().await?;
+        return Ok(booking.payment.clone());
+    }
+    state
+        .payments
+        .follow_up(route.tenant_id, booking.id)
+        .await?;
+    tx.commit().await?;
+    if let Err(err) = state
+        .payments
+        .settle_and_file(route.clone(), booking.id)
+        .await
+    {
+        // The booking is made; its follow-up finishes the payment work.
+        tracing::warn!(booking = %booking.id, error = %err, "deposit not settled yet");
+    }
+    let mut tx = TenantTx::begin(&state.pools, route, state.config.statement_timeout).await?;
+    let mut deposit = payments::deposit_of(&mut tx, booking.id).await?;
+    if for_payer && let Some(d) = deposit.as_mut() {
+        d.client_secret = payments::client_secret(&mut tx, d.id).await?;
+    }
+    tx.commit().await?;
+    Ok(deposit)
+}
+
+/// Asks Stripe again for a pending booking's deposit payment (after a timeout, say): the
+/// same PaymentIntent comes back, never a second one. For the one paying: the customer,
+/// their guest link, or the front desk.
+#[utoipa::path(post, path = "/bookings/{id}/payment", tag = "bookings", params(("id" = Uuid, Path), LinkToken),
+    responses((status = 200, body = Deposit), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn pay_deposit(
+    State(state): State<AppState>,
+    MaybeAuthUser(user): MaybeAuthUser,
+    mut tx: TenantTx,
+    Path(id): Path<String>,
+    ApiQuery(link): ApiQuery<LinkToken>,
+) -> ApiResult<Json<Deposit>> {
+    let id = parse_id(&id, "booking")?;
+    let who = viewer(&state, &mut tx, user, link.token.as_deref(), id).await?;
+    if matches!(who, Viewer::Staff(_)) {
+        return Err(ApiError::Forbidden);
+    }
+    store::expire_overdue(&mut tx, Some(id), &[], None).await?;
+    let booking = store::load(&mut tx, id).await?;
+    let route = tx.route.clone();
+    let not_payable = |message: &str| ApiError::Conflict {
+        code: "not_payable",
+        message: message.to_owned(),
+        field: None,
+    };
+    if booking.payment.is_none() || !state.payments.online(&route) {
+        return Err(not_payable("this booking has no deposit to pay online"));
+    }
+    if booking.status != BookingStatus::PendingPayment {
+        return Err(not_payable(&format!(
+            "the booking is {} and waits for no payment",
+            booking.status
+        )));
+    }
+    state.payments.follow_up(route.tenant_id, id).await?;
+    tx.commit().await?;
+    state.payments.settle_and_file(route.clone(), id).await?;
+    let mut tx = TenantTx::begin(&state.pools, route, state.config.statement_timeout).await?;
+    let mut deposit = payments::deposit_of(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound("payment"))?;
+    deposit.client_secret = payments::client_secret(&mut tx, deposit.id).await?;
+    tx.commit().await?;
+    Ok(Json(deposit))
 }

@@ -36,10 +36,23 @@ pub struct Route {
     pub target: Option<Target>,
     /// Set when the tenant's schema is at a version this build does not know: newer.
     pub schema_ahead: bool,
+    /// The last tenant migration applied to the tenant's schema, as the catalog has it.
+    pub schema_version: Option<String>,
     /// The plan's request rate limit, enforced per runtime instance.
     pub requests_per_second: u32,
     /// The plan's count limits (`None`: unlimited), enforced where the rows are made.
     pub limits: PlanLimits,
+}
+
+impl Route {
+    /// Whether the tenant's schema has `migration` (tenant migrations are named so that
+    /// they sort in the order they apply). During a rolling deploy a runtime serves
+    /// schemas one migration behind it; features that need newer tables check here.
+    pub fn schema_has(&self, migration: &str) -> bool {
+        self.schema_version
+            .as_deref()
+            .is_some_and(|v| v >= migration)
+    }
 }
 
 /// A plan's limits on what a salon may hold.
@@ -48,6 +61,8 @@ pub struct PlanLimits {
     pub plan: String,
     pub max_staff: Option<i32>,
     pub max_bookings_per_month: Option<i32>,
+    /// The platform's fee on each payment a salon takes, in basis points.
+    pub transaction_fee_bps: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +98,7 @@ struct RouteRow {
     plan_code: String,
     max_staff: Option<i32>,
     max_bookings_per_month: Option<i32>,
+    transaction_fee_bps: i32,
 }
 
 impl RouteRow {
@@ -97,18 +113,21 @@ impl RouteRow {
         };
         let schema_ahead = self
             .schema_version
-            .is_some_and(|v| !known_versions.contains(&v));
+            .as_ref()
+            .is_some_and(|v| !known_versions.contains(v));
         Ok(Route {
             tenant_id: self.id,
             slug: TenantSlug::parse(&self.slug)?,
             status: self.status.parse()?,
             target,
             schema_ahead,
+            schema_version: self.schema_version,
             requests_per_second: u32::try_from(self.requests_per_second.max(1)).unwrap_or(1),
             limits: PlanLimits {
                 plan: self.plan_code,
                 max_staff: self.max_staff,
                 max_bookings_per_month: self.max_bookings_per_month,
+                transaction_fee_bps: self.transaction_fee_bps,
             },
         })
     }
@@ -241,6 +260,21 @@ impl RouteTable {
         Ok(row.map(|r| self.to_route(r)).transpose()?.map(Arc::new))
     }
 
+    /// The route of the tenant with this id, read from the catalog now (never cached):
+    /// for work that arrives by tenant rather than by host, such as payment webhooks.
+    pub async fn lookup_tenant(&self, id: Uuid) -> Result<Option<Arc<Route>>, sqlx::Error> {
+        let row: Option<RouteRow> = sqlx::query_as(BY_ID_SQL)
+            .persistent(self.inner.persistent)
+            .bind(id)
+            .fetch_optional(&self.inner.catalog)
+            .await?;
+        Ok(row
+            .map(|r| self.to_route(r))
+            .transpose()?
+            .filter(|route| route.status != TenantStatus::Deleted)
+            .map(Arc::new))
+    }
+
     fn to_route(&self, row: RouteRow) -> Result<Route, sqlx::Error> {
         row.into_route(&self.inner.known_versions)
             .map_err(|e| sqlx::Error::Decode(format!("catalog row is inconsistent: {e}").into()))
@@ -351,7 +385,8 @@ impl RouteTable {
 const ROUTE_SQL: &str = concat!(
     "SELECT t.id, t.slug, t.status, t.placement_kind, t.schema_name, ",
     "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version, ",
-    "pl.requests_per_second, pl.code AS plan_code, pl.max_staff, pl.max_bookings_per_month ",
+    "pl.requests_per_second, pl.code AS plan_code, pl.max_staff, pl.max_bookings_per_month, ",
+    "pl.transaction_fee_bps ",
     "FROM platform.tenant_domains d JOIN platform.tenants t ON t.id = d.tenant_id ",
     "JOIN platform.plans pl ON pl.code = t.plan_code ",
     "LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
@@ -361,8 +396,19 @@ const ROUTE_SQL: &str = concat!(
 const PINNED_SQL: &str = concat!(
     "SELECT t.id, t.slug, t.status, t.placement_kind, t.schema_name, ",
     "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version, ",
-    "pl.requests_per_second, pl.code AS plan_code, pl.max_staff, pl.max_bookings_per_month ",
+    "pl.requests_per_second, pl.code AS plan_code, pl.max_staff, pl.max_bookings_per_month, ",
+    "pl.transaction_fee_bps ",
     "FROM platform.tenants t JOIN platform.plans pl ON pl.code = t.plan_code ",
     "LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
     "WHERE t.slug = $1"
+);
+
+const BY_ID_SQL: &str = concat!(
+    "SELECT t.id, t.slug, t.status, t.placement_kind, t.schema_name, ",
+    "COALESCE(p.database_name, t.database_name) AS database_name, t.schema_version, ",
+    "pl.requests_per_second, pl.code AS plan_code, pl.max_staff, pl.max_bookings_per_month, ",
+    "pl.transaction_fee_bps ",
+    "FROM platform.tenants t JOIN platform.plans pl ON pl.code = t.plan_code ",
+    "LEFT JOIN platform.shared_pools p ON p.name = t.pool_name ",
+    "WHERE t.id = $1"
 );
