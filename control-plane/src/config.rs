@@ -238,9 +238,6 @@ pub struct Settings {
     pub retention: Duration,
     /// How long the archived source of a tier move is kept.
     pub move_retention: Duration,
-    /// Local mode: the control plane itself moves tenants to the tier their plan wants
-    /// (in kube mode the operator does).
-    pub local_tier_moves: bool,
     /// How often background work (re-checks, retention, key reloads) runs.
     pub worker_interval: Duration,
     /// Peers whose `X-Forwarded-For` is believed (for audit IPs and attempt limits).
@@ -284,7 +281,6 @@ impl Settings {
             domain_grace: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(30 * 86_400),
             move_retention: Duration::from_secs(168 * 3600),
-            local_tier_moves: false,
             worker_interval: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
             stripe_webhook_secret: None,

@@ -219,11 +219,9 @@ async fn serve(url: &DbUrl, args: ServeArgs) -> anyhow::Result<()> {
     let billing = args.stripe.billing(&db)?;
     let provisioner = LocalProvisioner::new(db, server_url(url), base.clone());
     // PROVISIONER=kube: the operator places tenants; mirror its reports, sync the Tenants.
-    let kube_workers =
+    let _kube =
         control_plane::kube::spawn_if_configured(provisioner.db(), base, Duration::from_secs(300))
             .await?;
-    // Otherwise tier moves after plan changes are ours.
-    settings.local_tier_moves = kube_workers.is_none();
     let service =
         ControlPlane::build_with_billing(&provisioner, settings, args.listen, billing).await?;
     tracing::info!(addr = %service.local_addr()?, "control plane listening");
@@ -274,7 +272,6 @@ async fn run_dev(url: DbUrl, args: DevArgs) -> anyhow::Result<()> {
 
     let mut settings = dev::settings(&base, args.control_plane_port, &args.state_dir)?;
     args.stripe.apply(&mut settings);
-    settings.local_tier_moves = true;
     let control = ControlPlane::build_with_billing(
         &provisioner,
         settings,

@@ -923,46 +923,6 @@ async fn archived_move_sources_are_dropped_after_the_retention_period() {
 }
 
 #[tokio::test]
-async fn a_plan_change_to_another_tier_moves_the_tenant_in_local_mode() {
-    let platform = Platform::new(1).await;
-    let slug = format!("pc-{}", &Uuid::new_v4().simple().to_string()[..8]);
-    let tenant = platform.create_tenant(&slug, "free").await;
-    let mut settings = instudio_tests::control::settings();
-    settings.worker_interval = Duration::from_millis(100);
-    settings.local_tier_moves = true;
-    let cp = platform.control_plane(settings).await;
-    control_plane::lifecycle::change_plan(
-        &platform.provisioner,
-        tenant.id,
-        tenancy::PlanCode::Premium,
-        &Actor::system("test"),
-        None,
-    )
-    .await
-    .unwrap();
-    let placed = || async {
-        let t = catalog::find_tenant(&platform.catalog, &slug)
-            .await
-            .unwrap()
-            .unwrap();
-        (t.status, t.placement_kind)
-    };
-    assert!(
-        eventually(Duration::from_secs(30), || async {
-            placed().await == ("active".to_owned(), "dedicated".to_owned())
-        })
-        .await,
-        "{:?}",
-        placed().await
-    );
-    let database = DatabaseName::parse(&format!("tdb_{}", slug.replace('-', "_"))).unwrap();
-    drop(cp);
-    provision::drop_database(&platform.catalog, &database)
-        .await
-        .unwrap();
-}
-
-#[tokio::test]
 async fn a_moving_schema_is_skipped_by_fleet_migrations_until_the_move_lets_go() {
     let platform = Platform::new(1).await;
     let slug = format!("lk-{}", &Uuid::new_v4().simple().to_string()[..8]);

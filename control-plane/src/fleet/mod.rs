@@ -11,6 +11,6 @@ pub mod runs;
 pub mod views;
 
 pub use migrate::{MigrateOptions, ProgressFn, migrate_tenants, migrate_tenants_with};
-pub use move_upkeep::{move_to_desired_tiers, purge_archived_sources, recover_interrupted_moves};
+pub use move_upkeep::{purge_archived_sources, recover_interrupted_moves};
 pub use moves::{MoveReport, MoveTarget, move_tenant, recover as recover_move};
 pub use report::{FleetReport, Outcome, Summary, TenantResult};

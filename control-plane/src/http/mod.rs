@@ -157,9 +157,6 @@ impl ControlPlane {
             ))),
             AbortOnDrop(tokio::spawn(housekeeping(state.clone()))),
         ];
-        if state.settings.local_tier_moves {
-            workers.push(AbortOnDrop(tokio::spawn(tier_mover(state.clone()))));
-        }
         if let Some(config) = &state.settings.stripe
             && !state.settings.billing_reconcile.is_zero()
         {
@@ -207,19 +204,6 @@ impl ControlPlane {
         tokio::select! {
             served = std::future::IntoFuture::into_future(served) => served,
             () = deadline => Ok(()),
-        }
-    }
-}
-
-/// Local mode: moves tenants whose plan changed tier, on a loop of its own (a move takes
-/// a while; housekeeping must not wait for it).
-async fn tier_mover(state: CpState) {
-    loop {
-        tokio::time::sleep(state.settings.worker_interval).await;
-        match fleet::move_to_desired_tiers(&state.db, state.provisioner.server()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(moved = n, "tenants moved to their plans' tiers"),
-            Err(err) => tracing::warn!(error = %err, "tier moves failed"),
         }
     }
 }
