@@ -125,6 +125,12 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
                 "{} moved from {} to {}; source archived as {} (operation {})",
                 report.slug, report.from, report.to, report.archived_as, report.operation_id
             );
+            println!(
+                "writes refused for {} ms (last round: {} rows; {} catch-up rounds before it)",
+                report.moving_ms,
+                report.last_round.rows,
+                report.catch_up.len()
+            );
         }
         AdminCommand::Tenants {
             tier,

@@ -109,6 +109,9 @@ pub struct ServiceArgs {
     /// How long a cancelled tenant's data is kept before it is dropped.
     #[arg(long, env = "TENANT_RETENTION_DAYS", default_value_t = 30)]
     pub tenant_retention_days: u64,
+    /// How long a moved tenant's old schema (or database) is kept before it is dropped.
+    #[arg(long, env = "MOVE_RETENTION_HOURS", default_value_t = 168)]
+    pub move_retention_hours: u64,
     /// Comma-separated addresses/CIDRs whose `X-Forwarded-For` names the client.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -233,6 +236,8 @@ pub struct Settings {
     pub domain_recheck: Duration,
     pub domain_grace: Duration,
     pub retention: Duration,
+    /// How long the archived source of a tier move is kept.
+    pub move_retention: Duration,
     /// How often background work (re-checks, retention, key reloads) runs.
     pub worker_interval: Duration,
     /// Peers whose `X-Forwarded-For` is believed (for audit IPs and attempt limits).
@@ -275,6 +280,7 @@ impl Settings {
             domain_recheck: Duration::from_secs(3600),
             domain_grace: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(30 * 86_400),
+            move_retention: Duration::from_secs(168 * 3600),
             worker_interval: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
             stripe_webhook_secret: None,
@@ -313,6 +319,7 @@ impl Settings {
         s.domain_recheck = Duration::from_secs(args.domain_recheck_secs.max(1));
         s.domain_grace = Duration::from_secs(args.domain_grace_hours * 3600);
         s.retention = Duration::from_secs(args.tenant_retention_days * 86_400);
+        s.move_retention = Duration::from_secs(args.move_retention_hours.saturating_mul(3600));
         s.trusted_proxies = args.trusted_proxies;
         if s.key_overlap < s.access_ttl {
             anyhow::bail!("KEY_ROTATION_OVERLAP_SECS must be at least ACCESS_TOKEN_TTL_SECS");
@@ -349,6 +356,7 @@ mod tests {
             domain_recheck_secs: 3600,
             domain_grace_hours: 72,
             tenant_retention_days: 30,
+            move_retention_hours: 168,
             trusted_proxies: Vec::new(),
         }
     }

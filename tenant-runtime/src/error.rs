@@ -197,6 +197,11 @@ impl From<sqlx::Error> for ApiError {
         match &err {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Self::Unavailable,
             sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => Self::Unavailable,
+            // A write to a tenant being moved: a read-only transaction (the runtime saw
+            // `moving`) or the fence on a moved tenant's old schema (it had not yet).
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("25006") => {
+                Self::TenantMoving
+            }
             _ => Self::Internal(err.into()),
         }
     }

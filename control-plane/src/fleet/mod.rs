@@ -1,13 +1,16 @@
 //! Fleet operations for SRE: migrating every tenant schema and dedicated database to the
-//! latest tenant migration, with per-tenant results recorded in the catalog, and the
-//! views of tenants, pools and operations that SRE watch.
+//! latest tenant migration, with per-tenant results recorded in the catalog; moving
+//! tenants between tiers and pools (and the upkeep of moves); and the views of tenants,
+//! pools and operations that SRE watch.
 
 mod migrate;
+mod move_upkeep;
 mod moves;
 mod report;
 pub mod runs;
 pub mod views;
 
 pub use migrate::{MigrateOptions, ProgressFn, migrate_tenants, migrate_tenants_with};
+pub use move_upkeep::{purge_archived_sources, recover_interrupted_moves};
 pub use moves::{MoveReport, MoveTarget, move_tenant, recover as recover_move};
 pub use report::{FleetReport, Outcome, Summary, TenantResult};

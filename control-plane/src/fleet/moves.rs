@@ -1,13 +1,22 @@
 //! `admin move-tenant`: move a tenant between tiers (shared ↔ dedicated) or shared pools
-//! in local mode.
+//! in local mode, online: the tenant keeps taking writes while its data is copied.
 //!
-//! Steps: provision the target and migrate it to the source's version, set the tenant
-//! `moving` (the runtime serves reads and answers writes 503), stream every table with
-//! COPY and verify counts and checksums ([`provision::copy_schema`]), switch the
-//! placement and set `active` in one catalog transaction (its trigger NOTIFYs the
-//! runtimes), then archive the source schema. A failure before the switch drops the
-//! target and sets the tenant `active` on its source again: nothing is lost. The move is
-//! a `tenant_move` row in `platform.tenant_operations` with progress over the tables.
+//! Steps: provision the target and migrate it to the source's version; install change
+//! capture on the source ([`provision::install_capture`]); bulk-copy a snapshot with
+//! COPY, verified by counts and checksums ([`provision::copy_snapshot`]); replay what
+//! changed meanwhile in catch-up rounds while the tenant is still `active`. Only then is
+//! the tenant set `moving` (the runtime serves reads and answers writes 503): the last
+//! round locks the source against writers, replays the rest, verifies, and fences the
+//! source ([`provision::finish_online`]); the placement switches and the tenant is
+//! `active` again in one catalog transaction (its trigger NOTIFYs the runtimes); the
+//! source schema is archived and its capture removed. Writes are refused only for the
+//! last round, not for the whole copy.
+//!
+//! A failure before the switch drops the target, removes the capture and sets the
+//! tenant `active` on its source again: nothing is lost. The move is a `tenant_move` row
+//! in `platform.tenant_operations` with its phase and progress over the tables.
+
+use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::json;
@@ -60,8 +69,31 @@ pub struct MoveReport {
     pub from: String,
     pub to: String,
     pub tables: Vec<provision::TableCopy>,
+    /// What each catch-up round replayed while the tenant stayed writable.
+    pub catch_up: Vec<provision::Delta>,
+    /// What the last round replayed while writes were refused.
+    pub last_round: provision::Delta,
+    /// How long the tenant was `moving` (writes refused), in milliseconds.
+    pub moving_ms: u64,
     /// The source schema, renamed and kept for the retention period.
     pub archived_as: String,
+}
+
+/// Catch-up rounds stop when fewer changes than this are left for the last round…
+const SMALL_DELTA: i64 = 500;
+/// …or after this many rounds, when writes outpace them.
+const MAX_ROUNDS: usize = 5;
+/// How long the last round waits for in-flight writers before giving up (and rolling
+/// back: the tenant is then active on its source again).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What [`copy_and_switch`] did.
+#[derive(Debug)]
+struct Copied {
+    tables: Vec<provision::TableCopy>,
+    catch_up: Vec<provision::Delta>,
+    last_round: provision::Delta,
+    moving: Duration,
 }
 
 /// Moves tenant `slug` to `to`. On failure before the switch the tenant is back on its
@@ -154,17 +186,23 @@ pub async fn move_tenant(
         .await?;
 
     let src = connect(server, &source.database).await?;
-    let created_db = target.kind == "dedicated";
     let result = copy_and_switch(catalog, server, &src, t.id, op, &schema, &target).await;
     match result {
-        Ok(tables) => {
-            let archived = provision::archive_schema(&src, &schema).await;
+        Ok(copied) => {
+            // Archived first, then the capture goes: until the rename, the fence refuses
+            // any writer still aimed at the source.
+            let archived = archive_source(catalog, op, &src, &schema).await;
             let _ = src.close().await;
             let archived = archived?;
+            let moving_ms = u64::try_from(copied.moving.as_millis()).unwrap_or(u64::MAX);
             finish(
                 catalog,
                 op,
-                Ok(json!({ "archived_as": archived.as_str(), "tables": tables })),
+                Ok(
+                    json!({ "archived_as": archived.as_str(), "tables": copied.tables,
+                           "catch_up": copied.catch_up, "last_round": copied.last_round,
+                           "moving_ms": moving_ms }),
+                ),
             )
             .await?;
             catalog::audit(
@@ -181,13 +219,26 @@ pub async fn move_tenant(
                 slug: slug.to_owned(),
                 from: describe(&source),
                 to: describe(&target),
-                tables,
+                tables: copied.tables,
+                catch_up: copied.catch_up,
+                last_round: copied.last_round,
+                moving_ms,
                 archived_as: archived.as_str().to_owned(),
             })
         }
         Err(err) => {
             let _ = src.close().await;
-            rollback(catalog, server, t.id, &schema, &target, created_db).await;
+            tracing::warn!(tenant = %t.id, error = %err, "move failed before the switch; rolling back");
+            rollback(
+                catalog,
+                server,
+                t.id,
+                &schema,
+                &source.database,
+                &target,
+                op,
+            )
+            .await;
             finish(catalog, op, Err(err.to_string())).await?;
             Err(err)
         }
@@ -201,6 +252,7 @@ fn describe(p: &Place) -> String {
     }
 }
 
+#[tracing::instrument(skip(catalog, server, src, target), fields(tenant = %id, op = %op))]
 async fn copy_and_switch(
     catalog: &DatabaseConnection,
     server: &Url,
@@ -209,9 +261,25 @@ async fn copy_and_switch(
     op: Uuid,
     schema: &SchemaName,
     target: &Place,
-) -> Result<Vec<provision::TableCopy>> {
+) -> Result<Copied> {
     let database = DatabaseName::parse(&target.database)?;
+    phase(catalog, op, "provision").await?;
     let version = if target.kind == "dedicated" {
+        let exists = catalog
+            .query_one_raw(stmt(
+                "SELECT 1 AS one FROM pg_database WHERE datname = $1",
+                [database.as_str().into()],
+            ))
+            .await?
+            .is_some();
+        catalog
+            .execute_raw(stmt(
+                "UPDATE platform.tenant_operations
+                 SET details = details || jsonb_build_object('target_created', $2::boolean)
+                 WHERE id = $1",
+                [op.into(), (!exists).into()],
+            ))
+            .await?;
         provision::create_database(catalog, server, &database, schema).await?
     } else {
         let db = connect(server, &target.database).await?;
@@ -219,35 +287,19 @@ async fn copy_and_switch(
         let _ = db.close().await;
         v?
     };
-    // The source comes to the same version first (a no-op when it is current).
+    // The source comes to the same version first (a no-op when it is current); from
+    // then on no migration touches it until the move is over.
     provision::migrate_schema(src, schema).await?;
-    let moving = catalog
-        .execute_raw(stmt(
-            "UPDATE platform.tenants SET status = 'moving', updated_at = now()
-             WHERE id = $1 AND status = 'active'",
-            [id.into()],
-        ))
-        .await?;
-    if moving.rows_affected() != 1 {
-        return Err(Error::conflict(
-            "tenant_not_active",
-            "the tenant changed status",
-        ));
-    }
+    let _no_migrations = provision::SchemaLock::take(src, schema).await?;
+    phase(catalog, op, "capture").await?;
+    provision::install_capture(src, schema).await?;
     let dst = connect(server, &target.database).await?;
-    let copied = provision::copy_schema(src, &dst, schema, schema, |_, _| {}).await;
+    let copied = copy_online(catalog, src, &dst, id, op, schema).await;
     let _ = dst.close().await;
-    let tables = copied?;
-    let total = i64::try_from(tables.len()).unwrap_or(i64::MAX);
-    catalog
-        .execute_raw(stmt(
-            "UPDATE platform.tenant_operations SET progress = $2, total = $2 WHERE id = $1",
-            [op.into(), total.into()],
-        ))
-        .await?;
+    let copied = copied?;
     // The switch: placement and status in one transaction; the catalog trigger
     // NOTIFYs the runtimes when it commits.
-    catalog
+    let switched = catalog
         .execute_raw(stmt(
             "UPDATE platform.tenants SET placement_kind = $2, pool_name = $3,
                  database_name = $4, schema_version = $5, status = 'active', updated_at = now()
@@ -263,18 +315,176 @@ async fn copy_and_switch(
             ],
         ))
         .await?;
-    Ok(tables)
+    if switched.rows_affected() != 1 {
+        return Err(Error::conflict(
+            "tenant_not_moving",
+            "the tenant changed status during the move",
+        ));
+    }
+    let moving = copied.moving.elapsed();
+    tracing::info!(moving_ms = moving.as_millis(), "move switched");
+    Ok(Copied {
+        tables: copied.tables,
+        catch_up: copied.catch_up,
+        last_round: copied.last_round,
+        moving,
+    })
 }
 
-/// Puts the tenant back on its source: active again, the target dropped.
+/// [`copy_and_switch`]'s data phases, up to (not including) the switch.
+#[derive(Debug)]
+struct Online {
+    tables: Vec<provision::TableCopy>,
+    catch_up: Vec<provision::Delta>,
+    last_round: provision::Delta,
+    /// When the tenant was set `moving`.
+    moving: Instant,
+}
+
+async fn copy_online(
+    catalog: &DatabaseConnection,
+    src: &DatabaseConnection,
+    dst: &DatabaseConnection,
+    id: Uuid,
+    op: Uuid,
+    schema: &SchemaName,
+) -> Result<Online> {
+    phase(catalog, op, "copy").await?;
+    // Progress goes to the catalog from a task of its own: the copy's callback is sync.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
+    let reporter = {
+        let catalog = catalog.clone();
+        tokio::spawn(async move {
+            while let Some((done, total)) = rx.recv().await {
+                let done = i64::try_from(done).unwrap_or(i64::MAX);
+                let total = i64::try_from(total).unwrap_or(i64::MAX);
+                let _ = catalog
+                    .execute_raw(stmt(
+                        "UPDATE platform.tenant_operations SET progress = $2, total = $3
+                         WHERE id = $1",
+                        [op.into(), done.into(), total.into()],
+                    ))
+                    .await;
+            }
+        })
+    };
+    let tables = provision::copy_snapshot(src, dst, schema, schema, |done, total| {
+        let _ = tx.send((done, total));
+    })
+    .await;
+    drop(tx);
+    let _ = reporter.await;
+    let tables = tables?;
+
+    phase(catalog, op, "catch_up").await?;
+    let mut catch_up = Vec::new();
+    while catch_up.len() < MAX_ROUNDS
+        && provision::pending_changes(src, schema).await? > SMALL_DELTA
+    {
+        let round = provision::catch_up(src, dst, schema).await?;
+        tracing::info!(
+            round = catch_up.len() + 1,
+            rows = round.rows,
+            "catch-up round"
+        );
+        catch_up.push(round);
+    }
+
+    let moving = catalog
+        .execute_raw(stmt(
+            "UPDATE platform.tenants SET status = 'moving', updated_at = now()
+             WHERE id = $1 AND status = 'active'",
+            [id.into()],
+        ))
+        .await?;
+    if moving.rows_affected() != 1 {
+        return Err(Error::conflict(
+            "tenant_not_active",
+            "the tenant changed status",
+        ));
+    }
+    let since = Instant::now();
+    phase(catalog, op, "last_round").await?;
+    let last_round = provision::finish_online(src, dst, schema, DRAIN_TIMEOUT).await?;
+    tracing::info!(
+        rows = last_round.rows,
+        ms = since.elapsed().as_millis(),
+        "last round replayed and verified"
+    );
+    Ok(Online {
+        tables,
+        catch_up,
+        last_round,
+        moving: since,
+    })
+}
+
+/// Records the move's current phase in its operation row.
+async fn phase(catalog: &DatabaseConnection, op: Uuid, name: &str) -> Result<()> {
+    tracing::debug!(op = %op, phase = name, "move phase");
+    catalog
+        .execute_raw(stmt(
+            "UPDATE platform.tenant_operations
+             SET details = details || jsonb_build_object('phase', $2::text) WHERE id = $1",
+            [op.into(), name.into()],
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Archives the source schema, then removes its capture (see [`move_tenant`]).
+async fn archive_source(
+    catalog: &DatabaseConnection,
+    op: Uuid,
+    src: &DatabaseConnection,
+    schema: &SchemaName,
+) -> Result<SchemaName> {
+    let archived = schema.archived(chrono::Utc::now().timestamp());
+    record_archive(catalog, op, &archived).await?;
+    provision::archive_schema_as(src, schema, &archived).await?;
+    provision::remove_capture(src, &archived).await?;
+    Ok(archived)
+}
+
+/// Records in move `op` the name its source is (about to be) archived under, which the
+/// retention job drops in time and a recovery after a crash finds.
+async fn record_archive(
+    catalog: &DatabaseConnection,
+    op: Uuid,
+    archived: &SchemaName,
+) -> Result<()> {
+    catalog
+        .execute_raw(stmt(
+            "UPDATE platform.tenant_operations
+             SET details = details || jsonb_build_object('archived_as', $2::text) WHERE id = $1",
+            [op.into(), archived.as_str().into()],
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Puts the tenant back on its source: its capture (or fence) removed, active again,
+/// the target dropped: the whole database when move `op` created it, else the schema.
 async fn rollback(
     catalog: &DatabaseConnection,
     server: &Url,
     id: Uuid,
     schema: &SchemaName,
+    source_database: &str,
     target: &Place,
-    created_db: bool,
+    op: Uuid,
 ) {
+    let uncaptured = match connect(server, source_database).await {
+        Ok(src) => {
+            let r = provision::remove_capture(&src, schema).await;
+            let _ = src.close().await;
+            r.map_err(Error::from)
+        }
+        Err(err) => Err(err),
+    };
+    if let Err(err) = uncaptured {
+        tracing::error!(error = %err, "rolling a failed move back: removing the capture failed");
+    }
     let reactivated = catalog
         .execute_raw(stmt(
             "UPDATE platform.tenants SET status = 'active', updated_at = now()
@@ -285,6 +495,13 @@ async fn rollback(
     if let Err(err) = reactivated {
         tracing::error!(error = %err, "rolling a failed move back: reactivating failed");
     }
+    let created_db = match target_created(catalog, op).await {
+        Ok(created) => created,
+        Err(err) => {
+            tracing::error!(error = %err, "rolling a failed move back: reading the operation failed");
+            false
+        }
+    };
     let dropped = match (created_db, DatabaseName::parse(&target.database)) {
         (true, Ok(db)) => provision::drop_database(catalog, &db)
             .await
@@ -302,6 +519,23 @@ async fn rollback(
     if let Err(err) = dropped {
         tracing::error!(error = %err, "rolling a failed move back: dropping the target failed");
     }
+}
+
+/// Whether move `op` created its target database (recorded before it was created), so
+/// that a rollback drops it whole. A database that existed before the move (say, one
+/// the tenant left earlier, holding its archived schema) loses only the move's schema.
+async fn target_created(catalog: &DatabaseConnection, op: Uuid) -> Result<bool> {
+    Ok(catalog
+        .query_one_raw(stmt(
+            "SELECT (details->>'target_created') = 'true' AS created
+             FROM platform.tenant_operations WHERE id = $1",
+            [op.into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<Option<bool>>("", "created"))
+        .transpose()?
+        .flatten()
+        .unwrap_or(false))
 }
 
 async fn finish(
@@ -324,7 +558,7 @@ async fn finish(
     Ok(())
 }
 
-async fn pool_database(catalog: &DatabaseConnection, pool: &str) -> Result<String> {
+pub(super) async fn pool_database(catalog: &DatabaseConnection, pool: &str) -> Result<String> {
     catalog
         .query_one_raw(stmt(
             "SELECT database_name FROM platform.shared_pools WHERE name = $1",
@@ -336,19 +570,19 @@ async fn pool_database(catalog: &DatabaseConnection, pool: &str) -> Result<Strin
         .ok_or(Error::NotFound("shared pool"))
 }
 
-async fn connect(server: &Url, database: &str) -> Result<DatabaseConnection> {
+pub(super) async fn connect(server: &Url, database: &str) -> Result<DatabaseConnection> {
     let name = DatabaseName::parse(database)?;
     Ok(Database::connect(provision::database_url(server, &name).as_str()).await?)
 }
 
 /// A session-level advisory lock on the tenant's moves, held on a connection of its own
 /// for as long as the move runs: a dead process's lock goes with its connection.
-struct MoveLock {
+pub(super) struct MoveLock {
     conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
 }
 
 impl MoveLock {
-    async fn take(catalog: &DatabaseConnection, id: Uuid) -> Result<Self> {
+    pub(super) async fn take(catalog: &DatabaseConnection, id: Uuid) -> Result<Self> {
         let mut conn = catalog
             .get_postgres_connection_pool()
             .acquire()
@@ -422,8 +656,19 @@ pub async fn recover(catalog: &DatabaseConnection, server: &Url, id: Uuid) -> Re
             kind == target.kind && placed_db.as_deref() == Some(target.database.as_str());
         if switched {
             let src = connect(server, &from_db).await?;
+            // Killed before the rename: archive now. After it: the name was recorded
+            // first; the capture may still be there.
+            let recorded = details["archived_as"]
+                .as_str()
+                .map(SchemaName::parse)
+                .transpose()?;
             let archived = if provision::schema_exists(&src, &schema).await? {
-                Some(provision::archive_schema(&src, &schema).await?)
+                Some(archive_source(catalog, op, &src, &schema).await?)
+            } else if let Some(archived) = recorded {
+                if provision::schema_exists(&src, &archived).await? {
+                    provision::remove_capture(&src, &archived).await?;
+                }
+                Some(archived)
             } else {
                 None
             };
@@ -436,15 +681,7 @@ pub async fn recover(catalog: &DatabaseConnection, server: &Url, id: Uuid) -> Re
             )
             .await?;
         } else {
-            rollback(
-                catalog,
-                server,
-                id,
-                &schema,
-                &target,
-                target.kind == "dedicated",
-            )
-            .await;
+            rollback(catalog, server, id, &schema, &from_db, &target, op).await;
             finish(
                 catalog,
                 op,

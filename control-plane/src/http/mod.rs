@@ -35,6 +35,7 @@ use crate::{
     billing::{Billing, ManualBilling, client::StripeApi},
     config::Settings,
     domains::{self as domain_service, DnsVerifier},
+    fleet,
     identity::{KeyRing, keyring::TokenSettings, password},
     lifecycle,
     slots::{RefillMetrics, refill_worker},
@@ -108,6 +109,13 @@ impl ControlPlane {
     ) -> anyhow::Result<Self> {
         let refill = RefillMetrics::default();
         let db = provisioner.db().clone();
+        // Moves a dead process left half done are settled before anything else runs
+        // (a move still running elsewhere holds its lock and is left alone).
+        match fleet::recover_interrupted_moves(&db, provisioner.server()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(settled = n, "interrupted tenant moves settled"),
+            Err(err) => tracing::error!(error = %err, "recovering interrupted tenant moves failed"),
+        }
         let keys = Arc::new(
             KeyRing::load(
                 db.clone(),
@@ -200,9 +208,6 @@ impl ControlPlane {
     }
 }
 
-/// Periodic work: reload the signing keys (rotations by other replicas, keys whose
-/// overlap ended), re-check verified domains, forget ended sessions and used tokens,
-/// purge tenants past retention.
 /// Compares Stripe's subscriptions with the catalog every `every` and repairs drift from
 /// missed webhooks (the first run waits one period: webhooks settle most things first).
 async fn reconcile_worker(provisioner: LocalProvisioner, api: StripeApi, every: Duration) {
@@ -218,6 +223,9 @@ async fn reconcile_worker(provisioner: LocalProvisioner, api: StripeApi, every: 
     }
 }
 
+/// Periodic work: reload the signing keys (rotations by other replicas, keys whose
+/// overlap ended), re-check verified domains, forget ended sessions and used tokens,
+/// purge tenants past retention, drop moved tenants' archived sources past theirs.
 async fn housekeeping(state: CpState) {
     loop {
         tokio::time::sleep(state.settings.worker_interval).await;
@@ -258,6 +266,17 @@ async fn housekeeping(state: CpState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "cancelled tenants past retention deleted"),
             Err(err) => tracing::warn!(error = %err, "retention purge failed"),
+        }
+        match fleet::purge_archived_sources(
+            &state.db,
+            state.provisioner.server(),
+            state.settings.move_retention,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(dropped = n, "archived move sources past retention dropped"),
+            Err(err) => tracing::warn!(error = %err, "dropping archived move sources failed"),
         }
     }
 }

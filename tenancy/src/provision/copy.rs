@@ -40,6 +40,39 @@ pub async fn copy_schema(
     target_schema: &SchemaName,
     progress: impl Fn(usize, usize),
 ) -> Result<Vec<TableCopy>> {
+    copy_tables(source, target, source_schema, target_schema, true, progress).await
+}
+
+/// [`copy_schema`] without the lock: writers carry on while it runs, and the target
+/// receives (verified) the snapshot the copy began with. For online moves, where
+/// [`super::install_capture`] logs what changes after that snapshot.
+#[tracing::instrument(skip(source, target, progress), fields(from = %source_schema, to = %target_schema))]
+pub async fn copy_snapshot(
+    source: &DatabaseConnection,
+    target: &DatabaseConnection,
+    source_schema: &SchemaName,
+    target_schema: &SchemaName,
+    progress: impl Fn(usize, usize),
+) -> Result<Vec<TableCopy>> {
+    copy_tables(
+        source,
+        target,
+        source_schema,
+        target_schema,
+        false,
+        progress,
+    )
+    .await
+}
+
+async fn copy_tables(
+    source: &DatabaseConnection,
+    target: &DatabaseConnection,
+    source_schema: &SchemaName,
+    target_schema: &SchemaName,
+    lock: bool,
+    progress: impl Fn(usize, usize),
+) -> Result<Vec<TableCopy>> {
     let mut src = source
         .get_postgres_connection_pool()
         .acquire()
@@ -62,7 +95,7 @@ pub async fn copy_schema(
             "{target_schema} does not have the tables of {source_schema}: migrate it to the same version first"
         )));
     }
-    if !tables.is_empty() {
+    if lock && !tables.is_empty() {
         let list = qualified(source_schema, &tables);
         sqlx::query(AssertSqlSafe(format!("LOCK TABLE {list} IN SHARE MODE")))
             .execute(&mut *src_tx)
@@ -126,11 +159,11 @@ pub async fn copy_schema(
     Ok(copies)
 }
 
-fn sql(err: sqlx::Error) -> Error {
+pub(super) fn sql(err: sqlx::Error) -> Error {
     Error::Db(sea_orm::DbErr::Custom(err.to_string()))
 }
 
-fn qualified(schema: &SchemaName, tables: &[String]) -> String {
+pub(super) fn qualified(schema: &SchemaName, tables: &[String]) -> String {
     tables
         .iter()
         .map(|t| format!("{}.\"{}\"", schema.quoted(), t.replace('"', "\"\"")))
@@ -138,16 +171,17 @@ fn qualified(schema: &SchemaName, tables: &[String]) -> String {
         .join(", ")
 }
 
-/// The tenant's tables (not the migrator's bookkeeping), by name.
-async fn tables_of(conn: &mut PgConnection, schema: &SchemaName) -> Result<Vec<String>> {
+/// The tenant's tables (not the migrator's bookkeeping nor a move's change log), by name.
+pub(super) async fn tables_of(conn: &mut PgConnection, schema: &SchemaName) -> Result<Vec<String>> {
     let rows = sqlx::query(
         "SELECT c.relname::text AS name FROM pg_class c
          JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-           AND c.relname <> 'seaql_migrations'
+           AND c.relname NOT IN ('seaql_migrations', $2)
          ORDER BY c.relname",
     )
     .bind(schema.as_str())
+    .bind(super::CHANGE_LOG)
     .fetch_all(conn)
     .await
     .map_err(sql)?;
@@ -172,8 +206,9 @@ async fn fingerprint(conn: &mut PgConnection, table: &str) -> Result<(i64, Strin
     ))
 }
 
-/// Carries every sequence's position over, so new rows never reuse a copied key.
-async fn copy_sequences(
+/// Carries every sequence's position over (but a move's change log's own), so new rows
+/// never reuse a copied key.
+pub(super) async fn copy_sequences(
     src: &mut PgConnection,
     dst: &mut PgConnection,
     source_schema: &SchemaName,
@@ -182,9 +217,11 @@ async fn copy_sequences(
     let names: Vec<String> = sqlx::query(
         "SELECT c.relname::text AS name FROM pg_class c
          JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = $1 AND c.relkind = 'S' ORDER BY c.relname",
+         WHERE n.nspname = $1 AND c.relkind = 'S' AND c.relname <> $2 || '_seq_seq'
+         ORDER BY c.relname",
     )
     .bind(source_schema.as_str())
+    .bind(super::CHANGE_LOG)
     .fetch_all(&mut *src)
     .await
     .map_err(sql)?

@@ -5,18 +5,22 @@
 //! Both the control plane's local provisioner and the operator call these; nothing else
 //! creates, renames or drops tenant schemas.
 
+mod capture;
 mod copy;
 mod dedicated;
 mod fleet;
 mod schema;
 mod slots;
 
-pub use copy::{TableCopy, copy_schema};
+pub use capture::{
+    CHANGE_LOG, Delta, catch_up, finish_online, install_capture, pending_changes, remove_capture,
+};
+pub use copy::{TableCopy, copy_schema, copy_snapshot};
 pub use dedicated::{create_database, database_url, drop_database};
 pub use fleet::{Currency, LockedMigration, SchemaState, migrate_schema_try_lock, schema_states};
 pub use schema::{
-    archive_schema, drop_schema, latest_version_of, migrate_platform, migrate_schema,
-    migrate_schema_with, schema_exists, seed_salon,
+    SchemaLock, archive_schema, archive_schema_as, drop_schema, latest_version_of,
+    migrate_platform, migrate_schema, migrate_schema_with, schema_exists, seed_salon,
 };
 pub use slots::{LOCAL_POOL, PoolStatus, RefillReport, claim_slot, ensure_pool, refill_pool};
 

@@ -72,6 +72,50 @@ pub(crate) fn schema_lock_key(schema: &SchemaName) -> String {
     format!("instudio:schema:{schema}")
 }
 
+/// `schema`'s migration lock (in the database `db` points at), held on a connection of
+/// its own until this is dropped: migrations of the schema wait, fleet runs skip it
+/// (`locked`). A tier move holds it while it copies, so that no migration's DDL queues
+/// behind the copy (and the tenant's requests behind that DDL).
+pub struct SchemaLock {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+}
+
+impl std::fmt::Debug for SchemaLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaLock")
+            .field("held", &self.conn.is_some())
+            .finish()
+    }
+}
+
+impl SchemaLock {
+    /// Waits for the lock (a migration running now finishes first).
+    #[tracing::instrument(skip(db), fields(schema = %schema))]
+    pub async fn take(db: &DatabaseConnection, schema: &SchemaName) -> Result<Self> {
+        let mut conn = db
+            .get_postgres_connection_pool()
+            .acquire()
+            .await
+            .map_err(|e| crate::Error::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 7))")
+            .bind(schema_lock_key(schema))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| crate::Error::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+        Ok(Self { conn: Some(conn) })
+    }
+}
+
+impl Drop for SchemaLock {
+    fn drop(&mut self) {
+        // Closing the connection (not returning it to the pool) releases the session
+        // lock without an async unlock.
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
 pub async fn schema_exists<C: ConnectionTrait>(conn: &C, schema: &SchemaName) -> Result<bool> {
     let row = conn
         .query_one_raw(stmt(
@@ -92,13 +136,25 @@ pub async fn archive_schema<C: ConnectionTrait>(
     schema: &SchemaName,
 ) -> Result<SchemaName> {
     let archived = schema.archived(chrono::Utc::now().timestamp());
+    archive_schema_as(conn, schema, &archived).await?;
+    Ok(archived)
+}
+
+/// [`archive_schema`] under a name the caller chose (from [`SchemaName::archived`]) and
+/// recorded first, so that a crash right after the rename still knows where it went.
+#[tracing::instrument(skip(conn), fields(schema = %schema, archived = %archived))]
+pub async fn archive_schema_as<C: ConnectionTrait>(
+    conn: &C,
+    schema: &SchemaName,
+    archived: &SchemaName,
+) -> Result<()> {
     conn.execute_unprepared(&format!(
         "ALTER SCHEMA {} RENAME TO {}",
         schema.quoted(),
         archived.quoted()
     ))
     .await?;
-    Ok(archived)
+    Ok(())
 }
 
 /// Drops a schema and everything in it.
