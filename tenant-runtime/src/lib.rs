@@ -158,6 +158,7 @@ impl Application {
             pools.clone(),
             routes.clone(),
             config.statement_timeout,
+            metrics.clone(),
         );
         background.push(AbortOnDrop(tokio::spawn(
             payments.clone().sweeper(config.payments_sweep),

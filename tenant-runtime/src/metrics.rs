@@ -34,6 +34,14 @@ pub struct LookupLabels {
     pub result: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StripeLabels {
+    /// payment_intent, refund, cancel.
+    pub call: &'static str,
+    /// ok, refused, unavailable.
+    pub outcome: &'static str,
+}
+
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
 #[derive(Debug)]
@@ -47,6 +55,10 @@ pub struct Metrics {
     pub route_notifications: Counter,
     pub cached_routes: Gauge,
     pub tenant_pools: Gauge,
+    /// Calls to Stripe for booking deposits, by call and outcome.
+    pub stripe_calls: Family<StripeLabels, Counter>,
+    /// Deposit follow-ups the sweeper handled.
+    pub payment_followups: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -62,6 +74,18 @@ impl Metrics {
         let route_notifications = Counter::default();
         let cached_routes = Gauge::default();
         let tenant_pools = Gauge::default();
+        let stripe_calls = Family::<StripeLabels, Counter>::default();
+        let payment_followups = Counter::default();
+        registry.register(
+            "stripe_calls",
+            "Calls to Stripe for booking deposits and refunds",
+            stripe_calls.clone(),
+        );
+        registry.register(
+            "payment_followups",
+            "Deposit follow-ups settled by the sweeper",
+            payment_followups.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests served",
@@ -100,6 +124,8 @@ impl Metrics {
             route_notifications,
             cached_routes,
             tenant_pools,
+            stripe_calls,
+            payment_followups,
         }
     }
 

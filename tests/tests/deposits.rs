@@ -323,6 +323,11 @@ async fn a_paid_deposit_confirms_the_booking_and_records_the_platform_fee() {
         (2, 2000, 20)
     );
     assert_eq!(fees[0].currency, "EUR");
+    // Stripe calls are counted on the runtime's /metrics.
+    let created =
+        s.rt.metric(r#"instudio_runtime_stripe_calls_total{call="payment_intent",outcome="ok"}"#)
+            .await;
+    assert_eq!(created, 2.0);
 }
 
 #[tokio::test]

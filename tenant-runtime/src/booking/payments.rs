@@ -38,6 +38,7 @@ use super::{
 use crate::{
     db::{TenantPools, TenantTx},
     error::{ApiError, ApiResult},
+    metrics::{Metrics, StripeLabels},
     routing::{Route, RouteTable},
 };
 
@@ -248,6 +249,7 @@ pub struct Payments {
     pools: TenantPools,
     routes: RouteTable,
     statement_timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Payments {
@@ -303,6 +305,7 @@ impl Payments {
         pools: TenantPools,
         routes: RouteTable,
         statement_timeout: Duration,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             stripe,
@@ -310,7 +313,22 @@ impl Payments {
             pools,
             routes,
             statement_timeout,
+            metrics,
         }
+    }
+
+    /// Counts a Stripe call's outcome and passes it on.
+    fn counted<T>(&self, call: &'static str, result: Result<T, Failure>) -> Result<T, Failure> {
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(Failure::Refused { .. } | Failure::NotFound) => "refused",
+            Err(Failure::Unavailable(_)) => "unavailable",
+        };
+        self.metrics
+            .stripe_calls
+            .get_or_create(&StripeLabels { call, outcome })
+            .inc();
+        result
     }
 
     /// Payments for a service outside the runtime (the control plane's webhook): its own
@@ -322,7 +340,7 @@ impl Payments {
             .as_str()
             .parse::<PgConnectOptions>()?
             .application_name("instudio-payments");
-        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let metrics = Arc::new(Metrics::new());
         let catalog = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
@@ -346,7 +364,7 @@ impl Payments {
                 pinned: None,
                 persistent_statements: true,
             },
-            metrics,
+            metrics.clone(),
         );
         Ok(Self::new(
             Self::client(stripe, Duration::from_secs(20))?,
@@ -354,6 +372,7 @@ impl Payments {
             pools,
             routes,
             Duration::from_secs(10),
+            metrics,
         ))
     }
 
@@ -542,10 +561,10 @@ impl Payments {
             form["payment_method"] = json!(method);
             form["confirm"] = json!(true);
         }
-        let intent = match stripe
+        let created = stripe
             .post("/payment_intents", &form, &payment.idempotency_key)
-            .await
-        {
+            .await;
+        let intent = match self.counted("payment_intent", created) {
             Ok(intent) => intent,
             // The card was declined while confirming: the payment failed.
             Err(Failure::Refused {
@@ -610,7 +629,7 @@ impl Payments {
             )
             .await;
         let mut refusal = None;
-        let state = match cancelled {
+        let state = match self.counted("cancel", cancelled) {
             Ok(pi) => pi,
             // Not cancellable (paid meanwhile, or already cancelled): look at it.
             Err(Failure::Refused { message, .. }) => {
@@ -1058,8 +1077,9 @@ impl Payments {
                 }
                 Err(err) => return Err(err.into()),
             };
+            self.metrics.payment_followups.inc();
             if let Err(err) = self.settle_and_file(route, booking).await {
-                tracing::warn!(%tenant, %booking, error = %err, "payment follow-up failed");
+                tracing::warn!(%tenant, %booking, error = %describe(&err), "payment follow-up failed");
             }
         }
         Ok(count)
