@@ -23,7 +23,7 @@ pub enum AdminCommand {
     /// Bring every tenant schema and dedicated database to the latest tenant migration.
     MigrateTenants {
         /// Tenants migrated at once.
-        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=128))]
+        #[arg(long, default_value_t = fleet::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=128))]
         concurrency: u16,
         /// Migrate this many tenants first and stop if any of them fails.
         #[arg(long)]
@@ -34,6 +34,9 @@ pub enum AdminCommand {
         /// Report what would be migrated; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Read every schema's migrations, even where the catalog says it is current.
+        #[arg(long)]
+        verify: bool,
         #[arg(long)]
         json: bool,
     },
@@ -84,6 +87,7 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
             canary,
             only,
             dry_run,
+            verify,
             json,
         } => {
             let options = MigrateOptions {
@@ -91,6 +95,7 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
                 canary,
                 only,
                 dry_run,
+                verify,
             };
             let report = fleet::migrate_tenants(
                 &db,

@@ -6,8 +6,11 @@ mod migrate;
 mod moves;
 mod report;
 pub mod runs;
+mod targets;
 pub mod views;
 
-pub use migrate::{MigrateOptions, ProgressFn, migrate_tenants, migrate_tenants_with};
+pub use migrate::{
+    DEFAULT_CONCURRENCY, MigrateOptions, ProgressFn, migrate_tenants, migrate_tenants_with,
+};
 pub use moves::{MoveReport, MoveTarget, move_tenant, recover as recover_move};
 pub use report::{FleetReport, Outcome, Summary, TenantResult};
