@@ -49,6 +49,18 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Even out the shared pools: move tenants from the fullest to the emptiest pool,
+    /// one at a time, until their tenant counts are within the tolerance.
+    RebalancePools {
+        /// Pools whose tenant counts differ by at most this are balanced.
+        #[arg(long, default_value_t = fleet::rebalance::DEFAULT_TOLERANCE, value_parser = clap::value_parser!(i64).range(1..))]
+        tolerance: i64,
+        /// Print the planned moves; move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Tenants by tier and pool.
     Tenants {
         /// shared or dedicated
@@ -130,6 +142,51 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
                 "{} moved from {} to {}; source archived as {} (operation {})",
                 report.slug, report.from, report.to, report.archived_as, report.operation_id
             );
+        }
+        AdminCommand::RebalancePools {
+            tolerance,
+            dry_run,
+            json,
+        } => {
+            let plan = fleet::rebalance::plan(&db, tolerance).await?;
+            if dry_run || plan.moves.is_empty() {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&plan)?);
+                } else {
+                    print_rebalance_plan(&plan);
+                }
+                return Ok(());
+            }
+            if !json {
+                print_rebalance_plan(&plan);
+            }
+            let actor = Actor::cli();
+            let id = fleet::rebalance::begin(&db, &plan, &actor).await?;
+            let results =
+                fleet::rebalance::execute(&db, &super::server_url(url), &plan, &actor, id).await?;
+            let failed = results.iter().filter(|r| r.error.is_some()).count();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "operation_id": id, "plan": plan, "results": results })
+                    )?
+                );
+            } else {
+                for r in &results {
+                    println!(
+                        "{:<28} {} -> {}  {}",
+                        r.slug,
+                        r.from,
+                        r.to,
+                        r.error.as_deref().unwrap_or("moved")
+                    );
+                }
+                println!("{} moves, {failed} failed (operation {id})", results.len());
+            }
+            if failed > 0 {
+                std::process::exit(2);
+            }
         }
         AdminCommand::Tenants {
             tier,
@@ -221,6 +278,22 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_rebalance_plan(plan: &fleet::rebalance::RebalancePlan) {
+    println!("{:<16} {:>8} {:>8} {:>8}", "POOL", "BEFORE", "AFTER", "MAX");
+    for (before, after) in plan.before.iter().zip(&plan.after) {
+        println!(
+            "{:<16} {:>8} {:>8} {:>8}",
+            before.pool, before.tenants, after.tenants, before.max_tenants
+        );
+    }
+    if plan.moves.is_empty() {
+        println!("balanced within {}: nothing to move", plan.tolerance);
+    }
+    for m in &plan.moves {
+        println!("move {:<28} {} -> {}", m.slug, m.from, m.to);
+    }
 }
 
 fn human_bytes(bytes: i64) -> String {

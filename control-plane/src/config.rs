@@ -112,6 +112,10 @@ pub struct ServiceArgs {
     /// Comma-separated addresses/CIDRs whose `X-Forwarded-For` names the client.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Move a tenant to its new plan's tier (shared/dedicated) as soon as the plan
+    /// changes (local mode); `false` leaves the move to `admin move-tenant`.
+    #[arg(long, env = "TIER_MOVES_ON_PLAN_CHANGE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tier_moves_on_plan_change: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -227,6 +231,8 @@ pub struct Settings {
     pub domain_recheck: Duration,
     pub domain_grace: Duration,
     pub retention: Duration,
+    /// A plan change whose tier differs from the placement starts the tier move.
+    pub tier_moves_on_plan_change: bool,
     /// How often background work (re-checks, retention, key reloads) runs.
     pub worker_interval: Duration,
     /// Peers whose `X-Forwarded-For` is believed (for audit IPs and attempt limits).
@@ -264,6 +270,7 @@ impl Settings {
             domain_recheck: Duration::from_secs(3600),
             domain_grace: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(30 * 86_400),
+            tier_moves_on_plan_change: true,
             worker_interval: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
             stripe_webhook_secret: None,
@@ -301,6 +308,7 @@ impl Settings {
         s.domain_grace = Duration::from_secs(args.domain_grace_hours * 3600);
         s.retention = Duration::from_secs(args.tenant_retention_days * 86_400);
         s.trusted_proxies = args.trusted_proxies;
+        s.tier_moves_on_plan_change = args.tier_moves_on_plan_change;
         if s.key_overlap < s.access_ttl {
             anyhow::bail!("KEY_ROTATION_OVERLAP_SECS must be at least ACCESS_TOKEN_TTL_SECS");
         }
@@ -337,6 +345,7 @@ mod tests {
             domain_grace_hours: 72,
             tenant_retention_days: 30,
             trusted_proxies: Vec::new(),
+            tier_moves_on_plan_change: true,
         }
     }
 

@@ -88,7 +88,6 @@ pub async fn migrate_tenants(
 type Pending = (Target, Option<String>, Arc<DatabaseConnection>);
 
 /// [`migrate_tenants`] with any tenant migrator (benchmarks inject one of their own).
-#[tracing::instrument(skip_all, fields(concurrency = options.concurrency, dry_run = options.dry_run))]
 pub async fn migrate_tenants_with<M: MigratorTrait + 'static>(
     catalog: &DatabaseConnection,
     server: &Url,
@@ -96,160 +95,238 @@ pub async fn migrate_tenants_with<M: MigratorTrait + 'static>(
     actor: &Actor,
     progress: Option<ProgressFn>,
 ) -> Result<FleetReport> {
-    let started = Instant::now();
-    let target_version = provision::latest_version_of::<M>();
-    let targets = load_targets(catalog, options.only.as_deref()).await?;
-    let total = targets.len() as u64;
-    let run = if options.dry_run {
-        None
-    } else {
-        Some(RunRow::start(catalog, actor, &target_version, options, total).await?)
-    };
-    let mut recorder = Recorder {
-        catalog,
-        actor,
-        run: run.as_ref(),
-        batch: Batch {
-            version: target_version.clone(),
-            ..Batch::default()
-        },
-        progress,
-        total,
-        done: 0,
-        last_flush: Instant::now(),
-    };
-    let mut summary = Summary {
-        total,
-        ..Summary::default()
-    };
+    Prepared::<M>::new(catalog, options, actor)
+        .await?
+        .execute(catalog, server, actor, progress)
+        .await
+}
 
-    let (trusted, candidates): (Vec<Target>, Vec<Target>) = targets
-        .into_iter()
-        .partition(|t| !options.verify && t.catalog_version.as_deref() == Some(&target_version));
-    for _ in &trusted {
-        summary.count(&Outcome::AlreadyCurrent);
-    }
-    recorder.done = trusted.len() as u64;
+/// A run whose tenants are known and whose row exists (so callers that run it in the
+/// background can hand out its id at once), not yet started.
+#[derive(Debug)]
+pub struct Prepared<M> {
+    started: Instant,
+    options: MigrateOptions,
+    target_version: String,
+    targets: Vec<Target>,
+    run: Option<RunRow>,
+    migrator: std::marker::PhantomData<M>,
+}
 
-    let databases = connect_databases(server, &candidates, options.concurrency).await?;
-    let mut results = Vec::new();
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut by_db: HashMap<&str, Vec<&Target>> = HashMap::new();
-    for t in &candidates {
-        by_db.entry(t.database.as_str()).or_default().push(t);
+impl<M: MigratorTrait + 'static> Prepared<M> {
+    /// Reads the tenants (refusing unknown `only` slugs) and opens the run's row.
+    pub async fn new(
+        catalog: &DatabaseConnection,
+        options: &MigrateOptions,
+        actor: &Actor,
+    ) -> Result<Self> {
+        let started = Instant::now();
+        let target_version = provision::latest_version_of::<M>();
+        let targets = load_targets(catalog, options.only.as_deref()).await?;
+        let run = if options.dry_run {
+            None
+        } else {
+            let total = targets.len() as u64;
+            Some(RunRow::start(catalog, actor, &target_version, options, total).await?)
+        };
+        Ok(Self {
+            started,
+            options: options.clone(),
+            target_version,
+            targets,
+            run,
+            migrator: std::marker::PhantomData,
+        })
     }
-    for (name, group) in by_db {
-        let db = database(&databases, name)?;
-        let schemas: Vec<SchemaName> = group.iter().map(|t| t.schema.clone()).collect();
-        let states = provision::schema_states(db.as_ref(), &schemas).await?;
-        for t in group {
-            let state = states
-                .get(&t.schema)
-                .cloned()
-                .unwrap_or(SchemaState::Missing);
-            let from = state.version().map(str::to_owned);
-            let outcome = match state.against::<M>() {
-                Currency::Current => {
-                    if t.catalog_version.as_deref() != Some(target_version.as_str()) {
-                        recorder.batch.migrated.push(t.id);
+
+    /// The run's operation id (`None` for a dry run).
+    pub fn run_id(&self) -> Option<uuid::Uuid> {
+        self.run.as_ref().map(|r| r.id)
+    }
+
+    /// Runs it. An error (the catalog or a database unreachable) closes the run's row
+    /// as failed.
+    #[tracing::instrument(skip_all, fields(run_id = ?self.run_id(), concurrency = self.options.concurrency))]
+    pub async fn execute(
+        self,
+        catalog: &DatabaseConnection,
+        server: &Url,
+        actor: &Actor,
+        progress: Option<ProgressFn>,
+    ) -> Result<FleetReport> {
+        let run = self.run.clone();
+        let outcome = self.execute_inner(catalog, server, actor, progress).await;
+        if let (Err(err), Some(run)) = (&outcome, &run) {
+            tracing::error!(error = %err, "fleet migration aborted");
+            run.abort(catalog, &err.to_string()).await?;
+        }
+        outcome
+    }
+
+    async fn execute_inner(
+        self,
+        catalog: &DatabaseConnection,
+        server: &Url,
+        actor: &Actor,
+        progress: Option<ProgressFn>,
+    ) -> Result<FleetReport> {
+        let Self {
+            started,
+            options,
+            target_version,
+            targets,
+            run,
+            ..
+        } = self;
+        let options = &options;
+        let total = targets.len() as u64;
+        let mut recorder = Recorder {
+            catalog,
+            actor,
+            run: run.as_ref(),
+            batch: Batch {
+                version: target_version.clone(),
+                ..Batch::default()
+            },
+            progress,
+            total,
+            done: 0,
+            last_flush: Instant::now(),
+        };
+        let mut summary = Summary {
+            total,
+            ..Summary::default()
+        };
+
+        let (trusted, candidates): (Vec<Target>, Vec<Target>) =
+            targets.into_iter().partition(|t| {
+                !options.verify && t.catalog_version.as_deref() == Some(&target_version)
+            });
+        for _ in &trusted {
+            summary.count(&Outcome::AlreadyCurrent);
+        }
+        recorder.done = trusted.len() as u64;
+
+        let databases = connect_databases(server, &candidates, options.concurrency).await?;
+        let mut results = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut by_db: HashMap<&str, Vec<&Target>> = HashMap::new();
+        for t in &candidates {
+            by_db.entry(t.database.as_str()).or_default().push(t);
+        }
+        for (name, group) in by_db {
+            let db = database(&databases, name)?;
+            let schemas: Vec<SchemaName> = group.iter().map(|t| t.schema.clone()).collect();
+            let states = provision::schema_states(db.as_ref(), &schemas).await?;
+            for t in group {
+                let state = states
+                    .get(&t.schema)
+                    .cloned()
+                    .unwrap_or(SchemaState::Missing);
+                let from = state.version().map(str::to_owned);
+                let outcome = match state.against::<M>() {
+                    Currency::Current => {
+                        if t.catalog_version.as_deref() != Some(target_version.as_str()) {
+                            recorder.batch.migrated.push(t.id);
+                        }
+                        summary.count(&Outcome::AlreadyCurrent);
+                        recorder.done += 1;
+                        continue;
                     }
-                    summary.count(&Outcome::AlreadyCurrent);
-                    recorder.done += 1;
-                    continue;
-                }
-                Currency::Ahead => Outcome::Ahead {
-                    version: from.clone().unwrap_or_default(),
-                },
-                Currency::Missing => Outcome::Failed {
-                    reason: format!("schema {} does not exist in {}", t.schema, t.database),
-                },
-                Currency::Behind if options.dry_run => Outcome::WouldMigrate,
-                Currency::Behind => {
-                    pending.push((t.clone(), from, Arc::clone(db)));
-                    continue;
-                }
-            };
-            let r = result(t, from, outcome);
-            summary.count(&r.outcome);
-            recorder.add(r.clone());
-            results.push(r);
-        }
-    }
-    recorder.flush().await?;
-
-    pending.sort_by(|a, b| a.0.slug.cmp(&b.0.slug));
-    let canary = options.canary.unwrap_or(0).min(pending.len());
-    let rest = pending.split_off(canary);
-    let mut canary_failed = false;
-    for (batch, is_canary) in [(pending, true), (rest, false)] {
-        if batch.is_empty() {
-            continue;
-        }
-        if canary_failed {
-            for (t, from, _) in batch {
-                let r = result(&t, from, Outcome::NotAttempted);
+                    Currency::Ahead => Outcome::Ahead {
+                        version: from.clone().unwrap_or_default(),
+                    },
+                    Currency::Missing => Outcome::Failed {
+                        reason: format!("schema {} does not exist in {}", t.schema, t.database),
+                    },
+                    Currency::Behind if options.dry_run => Outcome::WouldMigrate,
+                    Currency::Behind => {
+                        pending.push((t.clone(), from, Arc::clone(db)));
+                        continue;
+                    }
+                };
+                let r = result(t, from, outcome);
                 summary.count(&r.outcome);
                 recorder.add(r.clone());
                 results.push(r);
             }
-            continue;
         }
-        let mut finished = stream::iter(batch)
-            .map(|(t, from, db)| async move {
-                let outcome = migrate_one::<M>(&db, &t).await;
-                result(&t, from, outcome)
-            })
-            .buffer_unordered(options.concurrency.max(1));
-        let mut ticker = tokio::time::interval(FLUSH_EVERY);
-        loop {
-            tokio::select! {
-                next = finished.next() => {
-                    let Some(r) = next else { break };
-                    if is_canary && matches!(r.outcome, Outcome::Failed { .. }) {
-                        canary_failed = true;
-                    }
+        recorder.flush().await?;
+
+        pending.sort_by(|a, b| a.0.slug.cmp(&b.0.slug));
+        let canary = options.canary.unwrap_or(0).min(pending.len());
+        let rest = pending.split_off(canary);
+        let mut canary_failed = false;
+        for (batch, is_canary) in [(pending, true), (rest, false)] {
+            if batch.is_empty() {
+                continue;
+            }
+            if canary_failed {
+                for (t, from, _) in batch {
+                    let r = result(&t, from, Outcome::NotAttempted);
                     summary.count(&r.outcome);
                     recorder.add(r.clone());
                     results.push(r);
-                    if recorder.batch.len() >= FLUSH_BATCH {
-                        recorder.flush().await?;
-                    }
                 }
-                _ = ticker.tick() => {
-                    if recorder.last_flush.elapsed() >= FLUSH_EVERY {
-                        recorder.flush().await?;
+                continue;
+            }
+            let mut finished = stream::iter(batch)
+                .map(|(t, from, db)| async move {
+                    let outcome = migrate_one::<M>(&db, &t).await;
+                    result(&t, from, outcome)
+                })
+                .buffer_unordered(options.concurrency.max(1));
+            let mut ticker = tokio::time::interval(FLUSH_EVERY);
+            loop {
+                tokio::select! {
+                    next = finished.next() => {
+                        let Some(r) = next else { break };
+                        if is_canary && matches!(r.outcome, Outcome::Failed { .. }) {
+                            canary_failed = true;
+                        }
+                        summary.count(&r.outcome);
+                        recorder.add(r.clone());
+                        results.push(r);
+                        if recorder.batch.len() >= FLUSH_BATCH {
+                            recorder.flush().await?;
+                        }
+                    }
+                    _ = ticker.tick() => {
+                        if recorder.last_flush.elapsed() >= FLUSH_EVERY {
+                            recorder.flush().await?;
+                        }
                     }
                 }
             }
+            // The canary's results are in the catalog before the fleet is touched.
+            recorder.flush().await?;
         }
-        // The canary's results are in the catalog before the fleet is touched.
         recorder.flush().await?;
+        results.sort_by(|a, b| a.slug.cmp(&b.slug));
+        for db in databases.into_values() {
+            let _ = db.as_ref().clone().close().await;
+        }
+        let fleet = FleetReport {
+            run_id: run.as_ref().map(|r| r.id),
+            target_version,
+            dry_run: options.dry_run,
+            canary_failed,
+            summary,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            results,
+        };
+        if let Some(run) = &run {
+            run.finish(catalog, &fleet).await?;
+        }
+        tracing::info!(
+            migrated = fleet.summary.migrated,
+            current = fleet.summary.already_current,
+            failed = fleet.summary.failed,
+            elapsed_ms = fleet.elapsed_ms,
+            "fleet migration finished"
+        );
+        Ok(fleet)
     }
-    recorder.flush().await?;
-    results.sort_by(|a, b| a.slug.cmp(&b.slug));
-    for db in databases.into_values() {
-        let _ = db.as_ref().clone().close().await;
-    }
-    let fleet = FleetReport {
-        run_id: run.as_ref().map(|r| r.id),
-        target_version,
-        dry_run: options.dry_run,
-        canary_failed,
-        summary,
-        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        results,
-    };
-    if let Some(run) = &run {
-        run.finish(catalog, &fleet).await?;
-    }
-    tracing::info!(
-        migrated = fleet.summary.migrated,
-        current = fleet.summary.already_current,
-        failed = fleet.summary.failed,
-        elapsed_ms = fleet.elapsed_ms,
-        "fleet migration finished"
-    );
-    Ok(fleet)
 }
 
 /// Buffers tenants' results and writes them to the catalog in batches.

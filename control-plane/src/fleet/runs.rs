@@ -195,6 +195,19 @@ impl RunRow {
         Ok(())
     }
 
+    /// Closes a run that could not go on (the catalog or a database failed).
+    pub async fn abort(&self, catalog: &DatabaseConnection, error: &str) -> Result<()> {
+        catalog
+            .execute_raw(stmt(
+                "UPDATE platform.tenant_operations
+                 SET status = 'failed', error = $2, finished_at = now()
+                 WHERE id = $1 AND status = 'running'",
+                [self.id.into(), format!("aborted: {error}").into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
     /// Closes the run with its summary: failed when a tenant failed or the canary did.
     pub async fn finish(&self, catalog: &DatabaseConnection, report: &FleetReport) -> Result<()> {
         let s = &report.summary;

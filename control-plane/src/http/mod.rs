@@ -4,6 +4,7 @@
 
 mod account;
 mod admin;
+mod admin_fleet;
 mod auth;
 mod billing;
 pub mod cookies;
