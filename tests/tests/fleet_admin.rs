@@ -1,7 +1,8 @@
 //! Fleet operations through the platform-admin API: a fleet migration started over HTTP
 //! runs in the background and is followed as an operation; pools, tenants by tier and
 //! pool; a plan change moves the tenant to its new tier with its data; a tenant moved by
-//! hand and the shared pools rebalanced, one move at a time. Every start is audited.
+//! hand and the shared pools rebalanced, one move at a time; a move put off while the
+//! tenant was suspended starts once it is active. Every start is audited.
 
 // Test helpers fail loudly: a broken fixture should stop the test at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -464,6 +465,91 @@ async fn an_admin_moves_a_tenant_and_rebalances_two_pools() {
     );
     p2.close().await.unwrap();
     provision::drop_database(&platform.catalog, &p2_db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_tier_move_put_off_while_suspended_starts_once_active() {
+    let platform = Platform::new(1).await;
+    platform.create_admin().await;
+    let mut settings = control::settings();
+    settings.tier_moves_on_plan_change = true;
+    let cp = platform.control_plane(settings).await;
+    let admin = cp.admin_token().await;
+    let slug = format!("pd-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let t = platform.create_tenant(&slug, "free").await;
+    add_customers(&platform.catalog, &slug, 20).await;
+    let base = format!("/api/v1/admin/tenants/{}", t.id);
+    let reason = json!({ "reason": "unpaid" });
+    assert_eq!(
+        cp.post(&format!("{base}/suspend"), Some(&admin), reason.clone())
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Suspended: the plan changes, the move waits.
+    let (status, body) = cp
+        .post(
+            &format!("{base}/plan"),
+            Some(&admin),
+            json!({ "plan": "enterprise" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["move_operation_id"], Value::Null);
+    let server = platform.db.url.expose().clone();
+    let actor = catalog::Actor::system("test");
+    let started = fleet::jobs::converge_tiers(&platform.catalog, &server, &actor, 5)
+        .await
+        .unwrap();
+    assert!(started.is_empty(), "a suspended tenant does not move");
+
+    // Active again: the housekeeping pass starts the move, once.
+    assert_eq!(
+        cp.post(&format!("{base}/resume"), Some(&admin), reason)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let started = fleet::jobs::converge_tiers(&platform.catalog, &server, &actor, 5)
+        .await
+        .unwrap();
+    assert_eq!(started.len(), 1);
+    assert!(
+        fleet::jobs::converge_tiers(&platform.catalog, &server, &actor, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a running request is not started twice"
+    );
+    let op = finished(&cp, &admin, &started[0].to_string()).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    let moved = catalog::find_tenant(&platform.catalog, &slug)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (moved.status.as_str(), moved.placement_kind.as_str()),
+        ("active", "dedicated")
+    );
+    let database = DatabaseName::parse(moved.database_name.as_deref().unwrap()).unwrap();
+    let dedicated = Database::connect(provision::database_url(&server, &database).as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(
+            &dedicated,
+            &format!(
+                "SELECT count(*) FROM t_{}.customers",
+                slug.replace('-', "_")
+            )
+        )
+        .await,
+        20
+    );
+    dedicated.close().await.unwrap();
+    provision::drop_database(&platform.catalog, &database)
         .await
         .unwrap();
 }

@@ -211,3 +211,63 @@ pub async fn follow_plan(
     .await
     .map(Some)
 }
+
+/// A move request neither finished nor failed after this long was lost with its
+/// process; a failed one is retried after this long.
+const RETRY_AFTER: &str = "1 hour";
+
+/// Starts the moves that plan changes called for but that did not happen: tenants that
+/// were not active when their plan changed, and requests a dead process never finished
+/// (the move itself settles what that process left, before it starts). Active tenants
+/// placed on another tier than their plan's, with no move request running or failed
+/// within [`RETRY_AFTER`], at most `limit` at a time. Returns the requests started.
+pub async fn converge_tiers(
+    catalog: &DatabaseConnection,
+    server: &Url,
+    actor: &Actor,
+    limit: u64,
+) -> Result<Vec<Uuid>> {
+    catalog
+        .execute_raw(stmt(
+            &format!(
+                "UPDATE platform.tenant_operations
+                 SET status = 'failed', finished_at = now(),
+                     error = 'interrupted: no result within {RETRY_AFTER}'
+                 WHERE kind = $1 AND status = 'running'
+                   AND started_at < now() - interval '{RETRY_AFTER}'"
+            ),
+            [MOVE_REQUEST_KIND.into()],
+        ))
+        .await?;
+    let sql = format!(
+        "{} WHERE t.status = 'active' AND t.placement_kind IN ('shared', 'dedicated')
+           AND t.placement_kind <> t.desired_tier
+           AND NOT EXISTS (
+               SELECT 1 FROM platform.tenant_operations o
+               WHERE o.tenant_id = t.id AND o.kind = $1
+                 AND (o.status = 'running'
+                      OR o.finished_at > now() - interval '{RETRY_AFTER}' AND o.status = 'failed'))
+         ORDER BY t.updated_at LIMIT $2",
+        crate::catalog::TENANT_SELECT
+    );
+    let tenants = <TenantRecord as sea_orm::FromQueryResult>::find_by_statement(stmt(
+        &sql,
+        [
+            MOVE_REQUEST_KIND.into(),
+            i64::try_from(limit).unwrap_or(i64::MAX).into(),
+        ],
+    ))
+    .all(catalog)
+    .await?;
+    let mut started = Vec::new();
+    for tenant in tenants {
+        match follow_plan(catalog, server, &tenant, actor).await {
+            Ok(Some(id)) => started.push(id),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(tenant = %tenant.slug, error = %err, "starting a pending tier move failed");
+            }
+        }
+    }
+    Ok(started)
+}

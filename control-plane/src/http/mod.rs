@@ -223,5 +223,20 @@ async fn housekeeping(state: CpState) {
             Ok(n) => tracing::info!(purged = n, "cancelled tenants past retention deleted"),
             Err(err) => tracing::warn!(error = %err, "retention purge failed"),
         }
+        if state.settings.tier_moves_on_plan_change {
+            let actor = crate::catalog::Actor::system("tier-moves");
+            match crate::fleet::jobs::converge_tiers(
+                &state.db,
+                state.provisioner.server(),
+                &actor,
+                5,
+            )
+            .await
+            {
+                Ok(ids) if !ids.is_empty() => tracing::info!(?ids, "pending tier moves started"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "starting pending tier moves failed"),
+            }
+        }
     }
 }
