@@ -357,6 +357,10 @@ impl Recorder<'_> {
 
     async fn flush(&mut self) -> Result<()> {
         self.last_flush = Instant::now();
+        // Current tenants are counted without a result each: report them here.
+        if let Some(f) = &self.progress {
+            f(self.done, self.total);
+        }
         let Some(run) = self.run else {
             self.batch.migrated.clear();
             self.batch.results.clear();
