@@ -194,6 +194,7 @@ impl<M: MigratorTrait + 'static> Prepared<M> {
             total,
             done: 0,
             last_flush: Instant::now(),
+            dirty: HashMap::new(),
         };
         let mut summary = Summary {
             total,
@@ -230,6 +231,7 @@ impl<M: MigratorTrait + 'static> Prepared<M> {
                     Currency::Current => {
                         if t.catalog_version.as_deref() != Some(target_version.as_str()) {
                             recorder.batch.migrated.push(t.id);
+                            recorder.dirty.insert(t.database.clone(), Arc::clone(db));
                         }
                         summary.count(&Outcome::AlreadyCurrent);
                         recorder.done += 1;
@@ -275,14 +277,21 @@ impl<M: MigratorTrait + 'static> Prepared<M> {
             let mut finished = stream::iter(batch)
                 .map(|(t, from, db)| async move {
                     let outcome = migrate_one::<M>(&db, &t).await;
-                    result(&t, from, outcome)
+                    if let Outcome::Migrated { .. } = outcome {
+                        (result(&t, from, outcome), Some((t.database, db)))
+                    } else {
+                        (result(&t, from, outcome), None)
+                    }
                 })
                 .buffer_unordered(options.concurrency.max(1));
             let mut ticker = tokio::time::interval(FLUSH_EVERY);
             loop {
                 tokio::select! {
                     next = finished.next() => {
-                        let Some(r) = next else { break };
+                        let Some((r, migrated_in)) = next else { break };
+                        if let Some((name, db)) = migrated_in {
+                            recorder.dirty.insert(name, db);
+                        }
                         if is_canary && matches!(r.outcome, Outcome::Failed { .. }) {
                             canary_failed = true;
                         }
@@ -341,6 +350,8 @@ struct Recorder<'a> {
     total: u64,
     done: u64,
     last_flush: Instant,
+    /// Databases holding migrations committed since the last flush.
+    dirty: HashMap<String, Arc<DatabaseConnection>>,
 }
 
 impl Recorder<'_> {
@@ -366,6 +377,12 @@ impl Recorder<'_> {
             self.batch.results.clear();
             return Ok(());
         };
+        // Tenants' migrations commit without waiting for their WAL flush; make them
+        // durable before the catalog says they happened.
+        for db in self.dirty.values() {
+            provision::flush_commits(db).await?;
+        }
+        self.dirty.clear();
         run.record_batch(self.catalog, self.actor, &self.batch, self.done)
             .await?;
         self.batch.migrated.clear();

@@ -79,8 +79,8 @@ pub(super) fn database<'a>(
         .ok_or_else(|| Error::Internal(format!("no connection to database {name}")))
 }
 
-/// One pool per database holding `targets`, sized to the concurrency (the catalog's own
-/// pool stays free for the run's bookkeeping).
+/// One pool per database holding `targets`, sized to the concurrency plus one (the
+/// catalog's own pool stays free for the run's bookkeeping).
 pub(super) async fn connect_databases(
     server: &Url,
     targets: &[Target],
@@ -96,7 +96,9 @@ pub(super) async fn connect_databases(
         let mut opts = ConnectOptions::new(url.as_str());
         // Connections are used back to back for a few milliseconds each: a ping before
         // every checkout would be one more round trip per tenant.
-        opts.max_connections(u32::try_from(concurrency.clamp(1, 128)).unwrap_or(8))
+        // One connection more than the concurrency: the flush before each catalog write
+        // must not wait behind a tenant's migration stuck on a lock.
+        opts.max_connections(u32::try_from(concurrency.clamp(1, 128) + 1).unwrap_or(9))
             .min_connections(0)
             .test_before_acquire(false)
             .sqlx_logging(false);

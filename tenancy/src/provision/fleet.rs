@@ -131,6 +131,16 @@ pub async fn schema_states<C: ConnectionTrait>(
     Ok(states)
 }
 
+/// Waits until every transaction committed so far on `db`'s server is durable: commits
+/// one that has a transaction id, synchronously, and the WAL is flushed in order.
+pub async fn flush_commits(db: &DatabaseConnection) -> Result<()> {
+    let tx = db.begin().await?;
+    tx.execute_unprepared("SET LOCAL synchronous_commit = on; SELECT txid_current()")
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// What [`migrate_schema_try_lock`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockedMigration {
@@ -148,7 +158,8 @@ pub enum LockedMigration {
 /// Fleet runs call this thousands of times, so it skips the general migrator's
 /// bookkeeping (which re-creates `seaql_migrations` if missing and lists it several
 /// times): one transaction, the lock, one read of the applied versions, the pending
-/// migrations' `up`, one insert of their versions. Every statement text is the same for
+/// migrations' `up`, one insert of their versions, a commit that does not wait for its
+/// WAL flush (see [`flush_commits`]). Every statement text is the same for
 /// every schema (the schema is chosen by `search_path`, which PostgreSQL's plan cache
 /// keys on), so a pooled connection prepares each once. A schema without
 /// `seaql_migrations` takes the general path.
@@ -185,8 +196,15 @@ pub async fn migrate_schema_try_lock<M: MigratorTrait>(
         tx.commit().await?;
         return Ok(LockedMigration::Migrated(version));
     }
-    tx.execute_unprepared(&format!("SET LOCAL search_path TO {}", schema.quoted()))
-        .await?;
+    // The commit does not wait for its WAL flush (thousands of these in a row would
+    // each wait for one): the caller makes them durable with [`flush_commits`] before
+    // recording them anywhere. A crash before that loses only migrations nobody has
+    // recorded, which the next run finds behind and applies again.
+    tx.execute_unprepared(&format!(
+        "SET LOCAL synchronous_commit = off; SET LOCAL search_path TO {}",
+        schema.quoted()
+    ))
+    .await?;
     let applied = tx
         .query_all_raw(stmt("SELECT version FROM seaql_migrations", []))
         .await?

@@ -13,7 +13,9 @@ mod slots;
 
 pub use copy::{TableCopy, copy_schema};
 pub use dedicated::{create_database, database_url, drop_database};
-pub use fleet::{Currency, LockedMigration, SchemaState, migrate_schema_try_lock, schema_states};
+pub use fleet::{
+    Currency, LockedMigration, SchemaState, flush_commits, migrate_schema_try_lock, schema_states,
+};
 pub use schema::{
     archive_schema, drop_schema, latest_version_of, migrate_platform, migrate_schema,
     migrate_schema_with, schema_exists, seed_salon,
