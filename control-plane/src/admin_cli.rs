@@ -23,7 +23,7 @@ pub enum AdminCommand {
     /// Bring every tenant schema and dedicated database to the latest tenant migration.
     MigrateTenants {
         /// Tenants migrated at once.
-        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=128))]
+        #[arg(long, default_value_t = fleet::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=128))]
         concurrency: u16,
         /// Migrate this many tenants first and stop if any of them fails.
         #[arg(long)]
@@ -34,6 +34,9 @@ pub enum AdminCommand {
         /// Report what would be migrated; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Read every schema's migrations, even where the catalog says it is current.
+        #[arg(long)]
+        verify: bool,
         #[arg(long)]
         json: bool,
     },
@@ -43,6 +46,18 @@ pub enum AdminCommand {
         /// dedicated, shared or shared:<pool>
         #[arg(long)]
         to: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Even out the shared pools: move tenants from the fullest to the emptiest pool,
+    /// one at a time, until their tenant counts are within the tolerance.
+    RebalancePools {
+        /// Pools whose tenant counts differ by at most this are balanced.
+        #[arg(long, default_value_t = fleet::rebalance::DEFAULT_TOLERANCE, value_parser = clap::value_parser!(i64).range(1..))]
+        tolerance: i64,
+        /// Print the planned moves; move nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -84,6 +99,7 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
             canary,
             only,
             dry_run,
+            verify,
             json,
         } => {
             let options = MigrateOptions {
@@ -91,6 +107,7 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
                 canary,
                 only,
                 dry_run,
+                verify,
             };
             let report = fleet::migrate_tenants(
                 &db,
@@ -131,6 +148,51 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
                 report.last_round.rows,
                 report.catch_up.len()
             );
+        }
+        AdminCommand::RebalancePools {
+            tolerance,
+            dry_run,
+            json,
+        } => {
+            let plan = fleet::rebalance::plan(&db, tolerance).await?;
+            if dry_run || plan.moves.is_empty() {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&plan)?);
+                } else {
+                    print_rebalance_plan(&plan);
+                }
+                return Ok(());
+            }
+            if !json {
+                print_rebalance_plan(&plan);
+            }
+            let actor = Actor::cli();
+            let id = fleet::rebalance::begin(&db, &plan, &actor).await?;
+            let results =
+                fleet::rebalance::execute(&db, &super::server_url(url), &plan, &actor, id).await?;
+            let failed = results.iter().filter(|r| r.error.is_some()).count();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "operation_id": id, "plan": plan, "results": results })
+                    )?
+                );
+            } else {
+                for r in &results {
+                    println!(
+                        "{:<28} {} -> {}  {}",
+                        r.slug,
+                        r.from,
+                        r.to,
+                        r.error.as_deref().unwrap_or("moved")
+                    );
+                }
+                println!("{} moves, {failed} failed (operation {id})", results.len());
+            }
+            if failed > 0 {
+                std::process::exit(2);
+            }
         }
         AdminCommand::Tenants {
             tier,
@@ -222,6 +284,22 @@ pub async fn run(url: &DbUrl, cmd: AdminCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_rebalance_plan(plan: &fleet::rebalance::RebalancePlan) {
+    println!("{:<16} {:>8} {:>8} {:>8}", "POOL", "BEFORE", "AFTER", "MAX");
+    for (before, after) in plan.before.iter().zip(&plan.after) {
+        println!(
+            "{:<16} {:>8} {:>8} {:>8}",
+            before.pool, before.tenants, after.tenants, before.max_tenants
+        );
+    }
+    if plan.moves.is_empty() {
+        println!("balanced within {}: nothing to move", plan.tolerance);
+    }
+    for m in &plan.moves {
+        println!("move {:<28} {} -> {}", m.slug, m.from, m.to);
+    }
 }
 
 fn human_bytes(bytes: i64) -> String {

@@ -115,6 +115,10 @@ pub struct ServiceArgs {
     /// Comma-separated addresses/CIDRs whose `X-Forwarded-For` names the client.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Move a tenant to its new plan's tier (shared/dedicated) as soon as the plan
+    /// changes (local mode); `false` leaves the move to `admin move-tenant`.
+    #[arg(long, env = "TIER_MOVES_ON_PLAN_CHANGE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tier_moves_on_plan_change: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -238,6 +242,8 @@ pub struct Settings {
     pub retention: Duration,
     /// How long the archived source of a tier move is kept.
     pub move_retention: Duration,
+    /// A plan change whose tier differs from the placement starts the tier move.
+    pub tier_moves_on_plan_change: bool,
     /// How often background work (re-checks, retention, key reloads) runs.
     pub worker_interval: Duration,
     /// Peers whose `X-Forwarded-For` is believed (for audit IPs and attempt limits).
@@ -281,6 +287,7 @@ impl Settings {
             domain_grace: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(30 * 86_400),
             move_retention: Duration::from_secs(168 * 3600),
+            tier_moves_on_plan_change: true,
             worker_interval: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
             stripe_webhook_secret: None,
@@ -321,6 +328,7 @@ impl Settings {
         s.retention = Duration::from_secs(args.tenant_retention_days * 86_400);
         s.move_retention = Duration::from_secs(args.move_retention_hours.saturating_mul(3600));
         s.trusted_proxies = args.trusted_proxies;
+        s.tier_moves_on_plan_change = args.tier_moves_on_plan_change;
         if s.key_overlap < s.access_ttl {
             anyhow::bail!("KEY_ROTATION_OVERLAP_SECS must be at least ACCESS_TOKEN_TTL_SECS");
         }
@@ -358,6 +366,7 @@ mod tests {
             tenant_retention_days: 30,
             move_retention_hours: 168,
             trusted_proxies: Vec::new(),
+            tier_moves_on_plan_change: true,
         }
     }
 

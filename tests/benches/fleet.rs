@@ -13,7 +13,8 @@
 //!    first `FLEET_SEQUENTIAL` tenants, extrapolated to the fleet; then the rest of the
 //!    fleet at `FLEET_CONCURRENCY` (target < 120 s for 10,000), and the ratio.
 //!
-//! Knobs: `FLEET_TENANTS` (10000), `FLEET_SEQUENTIAL` (200), `FLEET_CONCURRENCY` (8),
+//! Knobs: `FLEET_TENANTS` (10000), `FLEET_SEQUENTIAL` (200), `FLEET_CONCURRENCY` (the
+//! default of `admin migrate-tenants`, 16),
 //! `FLEET_CLONE_BATCH` (25 schemas per statement batch).
 //!
 //! Run with `cargo bench -p instudio-tests --bench fleet`.
@@ -181,7 +182,7 @@ async fn run<M: MigratorTrait + 'static>(
 async fn main() {
     let tenants: usize = env_or("FLEET_TENANTS", 10_000);
     let sequential: usize = env_or("FLEET_SEQUENTIAL", 200).min(tenants);
-    let concurrency: usize = env_or("FLEET_CONCURRENCY", 8);
+    let concurrency: usize = env_or("FLEET_CONCURRENCY", fleet::DEFAULT_CONCURRENCY);
     let batch: usize = env_or("FLEET_CLONE_BATCH", 25);
     let platform = Platform::with_pool(0, i32::try_from(tenants * 2).unwrap()).await;
     make_fleet(&platform, tenants, batch).await;

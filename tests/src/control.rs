@@ -32,6 +32,10 @@ pub fn settings() -> Settings {
     s.worker_interval = Duration::from_secs(3600);
     s.dns = DnsResolver::Servers(vec!["127.0.0.1:9".parse().unwrap()]);
     s.login_attempts_per_second = 1000;
+    // Tier moves make server-wide databases named after the slug (`tdb_<slug>`); tests
+    // that change plans for other reasons must not start them. Tests of the moves turn
+    // this on.
+    s.tier_moves_on_plan_change = false;
     s
 }
 

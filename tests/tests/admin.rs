@@ -24,10 +24,24 @@ async fn every_admin_route_refuses_anyone_but_platform_admins() {
     let owner = signed["access_token"].as_str().unwrap().to_owned();
     let admin = cp.admin_token().await;
     let routes = admin_routes();
-    assert!(routes.len() >= 10, "{routes:?}");
+    assert!(routes.len() >= 18, "{routes:?}");
     let body = json!({ "reason": "testing", "plan": "starter" });
+    // Provisioning the tenant left an operation to look at.
+    let operation: uuid::Uuid = platform
+        .catalog
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT id FROM platform.tenant_operations LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
     for (method, template) in &routes {
-        let path = template.replace("{id}", &id);
+        let path = template
+            .replace("{id}", &id)
+            .replace("{operation_id}", &operation.to_string());
         let send = |token: Option<&str>| {
             let mut req = cp.request(method.clone(), &path, token);
             if *method != Method::GET {

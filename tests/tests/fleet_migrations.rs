@@ -422,3 +422,40 @@ async fn a_killed_run_restarted_carries_on() {
         5
     );
 }
+
+#[tokio::test]
+async fn the_catalog_is_trusted_unless_asked_to_verify() {
+    let (platform, slugs) = behind_fleet("fv", 2).await;
+    // fv-00's schema is behind, but the catalog says it is current (a restore behind
+    // the platform's back): a plain run trusts the catalog, `verify` reads the schema.
+    platform
+        .catalog
+        .execute_unprepared(&format!(
+            "UPDATE platform.tenants SET schema_version = '{}' WHERE slug = 'fv-00'",
+            TenantMigrator::latest_version()
+        ))
+        .await
+        .unwrap();
+
+    let report = run(&platform, MigrateOptions::default()).await;
+    assert_eq!(
+        (report.summary.migrated, report.summary.already_current),
+        (1, 1)
+    );
+    assert!(!is_current(&platform.catalog, &slugs[0]).await);
+
+    let report = run(
+        &platform,
+        MigrateOptions {
+            verify: true,
+            ..MigrateOptions::default()
+        },
+    )
+    .await;
+    assert!(report.is_clean(), "{}", report.render());
+    assert_eq!(
+        (report.summary.migrated, report.summary.already_current),
+        (1, 1)
+    );
+    assert!(is_current(&platform.catalog, &slugs[0]).await);
+}

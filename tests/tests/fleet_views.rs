@@ -43,7 +43,8 @@ async fn tenants_pools_operations_and_metrics() {
     assert_eq!(local.tenants, 2);
     assert!(local.size_bytes.unwrap() > 0, "{local:?}");
 
-    // A failed fleet run shows up among the operations, with its progress.
+    // A failed fleet run shows up among the operations, with its progress. The schema
+    // is changed behind the catalog's back, so the run is told to read every schema.
     platform
         .catalog
         .execute_unprepared(
@@ -54,7 +55,10 @@ async fn tenants_pools_operations_and_metrics() {
     let report = fleet::migrate_tenants(
         &platform.catalog,
         platform.db.url.expose(),
-        &MigrateOptions::default(),
+        &MigrateOptions {
+            verify: true,
+            ..MigrateOptions::default()
+        },
         &Actor::system("test"),
         None,
     )

@@ -447,3 +447,60 @@ async fn the_home_page_shows_the_salon_escaped() {
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!html.contains("<script>"));
 }
+
+/// During a rolling deploy of an additive migration the runtime already knows a version
+/// some tenants have not reached: it keeps serving them. A tenant whose schema is newer
+/// than the runtime knows is refused (503 `schema_ahead`), never served by old code.
+#[tokio::test]
+async fn a_tenant_one_version_behind_is_served_and_one_ahead_is_refused() {
+    use migrations::{MigratorTrait, TenantMigrator};
+
+    let platform = Platform::new(2).await;
+    platform.create_tenant("behind", "free").await;
+    platform.create_tenant("ahead", "free").await;
+    // `behind` has not had the newest migration, as if it were additive: the schema
+    // lacks that migration's newest table (one the salon profile never reads) and its
+    // record, and the catalog says the previous version. (The real newest migration also
+    // adds columns the current code reads, so rolling it back whole would not be the
+    // additive case.)
+    let all = TenantMigrator::migrations();
+    let previous = all[all.len() - 2].name().to_owned();
+    platform
+        .catalog
+        .execute_unprepared(&format!(
+            "DROP TABLE \"t_behind\".booking_events;
+             DELETE FROM \"t_behind\".seaql_migrations WHERE version = '{}'",
+            TenantMigrator::latest_version()
+        ))
+        .await
+        .unwrap();
+    // `ahead`: a newer build migrated it with a migration this runtime does not have.
+    platform
+        .catalog
+        .execute_unprepared(&format!(
+            "UPDATE platform.tenants SET schema_version = '{previous}' WHERE slug = 'behind';
+             UPDATE platform.tenants SET schema_version = 'm20991231_000001_from_the_future'
+             WHERE slug = 'ahead';
+             INSERT INTO \"t_ahead\".seaql_migrations (version, applied_at)
+             VALUES ('m20991231_000001_from_the_future', 0)"
+        ))
+        .await
+        .unwrap();
+
+    let rt = platform.runtime(platform.runtime_config()).await;
+    let resp = rt
+        .get(&Platform::host("behind"), "/api/v1/salon")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(salon_name(resp).await, "Salon behind");
+    let resp = rt
+        .get(&Platform::host("ahead"), "/api/v1/salon")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        code(resp).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "schema_ahead".to_owned())
+    );
+}

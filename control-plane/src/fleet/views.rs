@@ -132,3 +132,35 @@ pub async fn operations<C: ConnectionTrait>(
     .all(conn)
     .await?)
 }
+
+/// One operation in full: its reason and details (a run's options, summary and
+/// heartbeat; a move request's target and result).
+#[derive(Debug, Clone, Serialize, FromQueryResult)]
+pub struct OperationDetail {
+    pub id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub tenant: Option<String>,
+    pub tenant_id: Option<Uuid>,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub progress: i64,
+    pub total: Option<i64>,
+    pub error: Option<String>,
+    pub details: serde_json::Value,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The operation `id`, if there is one.
+pub async fn operation<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<OperationDetail>> {
+    Ok(OperationDetail::find_by_statement(stmt(
+        "SELECT o.id, o.kind, o.status, t.slug AS tenant, o.tenant_id, o.actor, o.reason,
+                o.progress, o.total, o.error, o.details, o.started_at, o.finished_at
+         FROM platform.tenant_operations o LEFT JOIN platform.tenants t ON t.id = o.tenant_id
+         WHERE o.id = $1",
+        [id.into()],
+    ))
+    .one(conn)
+    .await?)
+}

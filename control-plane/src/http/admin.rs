@@ -1,6 +1,7 @@
 //! The platform-admin API under `/api/v1/admin`: tenant search and detail, usage and MRR
 //! per plan, suspend/resume with a reason, plan changes, confirming a payment by hand,
-//! starting a deletion, the audit log and signing-key rotation. Every handler takes
+//! starting a deletion, the audit log and signing-key rotation; fleet operations live in
+//! [`super::admin_fleet`] and share the route table. Every handler takes
 //! [`AdminUser`], so anyone but a platform admin gets 403; every change is audited
 //! with the admin, their address and user agent.
 
@@ -42,6 +43,13 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/admin/audit"),
     ("GET", "/api/v1/admin/signing-keys"),
     ("POST", "/api/v1/admin/signing-keys/rotate"),
+    ("POST", "/api/v1/admin/fleet/migrations"),
+    ("GET", "/api/v1/admin/fleet/tenants"),
+    ("POST", "/api/v1/admin/tenants/{id}/move"),
+    ("GET", "/api/v1/admin/pools"),
+    ("POST", "/api/v1/admin/pools/rebalance"),
+    ("GET", "/api/v1/admin/operations"),
+    ("GET", "/api/v1/admin/operations/{operation_id}"),
 ];
 
 fn handler(method: &str, path: &str) -> Option<MethodRouter<CpState>> {
@@ -57,7 +65,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<CpState>> {
         ("GET", "/api/v1/admin/audit") => get(audit),
         ("GET", "/api/v1/admin/signing-keys") => get(signing_keys),
         ("POST", "/api/v1/admin/signing-keys/rotate") => post(rotate_keys),
-        _ => return None,
+        _ => return super::admin_fleet::handler(method, path),
     })
 }
 
@@ -176,7 +184,7 @@ async fn change_plan(
     admin: AdminUser,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PlanChange>,
-) -> ApiResult<Json<TenantRecord>> {
+) -> ApiResult<Json<Value>> {
     let mut c = Checks::default();
     let plan = c
         .required("plan", body.plan)
@@ -189,15 +197,15 @@ async fn change_plan(
         return Err(super::error::ApiError::Validation(Vec::new()));
     };
     load(&state, id).await?;
-    let t = lifecycle::change_plan(
-        &state.provisioner,
-        id,
-        plan,
-        &admin.0.actor(),
-        reason.as_deref(),
-    )
-    .await?;
-    Ok(Json(t))
+    let actor = admin.0.actor();
+    let t = lifecycle::change_plan(&state.provisioner, id, plan, &actor, reason.as_deref()).await?;
+    let moving = super::admin_fleet::follow_plan(&state, &t, &actor).await;
+    let mut body =
+        serde_json::to_value(&t).map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    if let Value::Object(fields) = &mut body {
+        fields.insert("move_operation_id".into(), json!(moving));
+    }
+    Ok(Json(body))
 }
 
 /// Confirms a pending tenant's payment by hand (no payment provider yet): the tenant is

@@ -135,9 +135,10 @@ async fn change_plan(
         Some("subscription changed"),
     )
     .await?;
-    Ok(Json(
-        json!({ "tenant": record, "next_invoice_amount_due": amount_due }),
-    ))
+    let moving = super::admin_fleet::follow_plan(&state, &record, &user.actor()).await;
+    Ok(Json(json!({
+        "tenant": record, "next_invoice_amount_due": amount_due, "move_operation_id": moving,
+    })))
 }
 
 async fn cancel(State(state): State<CpState>, user: AuthUser) -> ApiResult<Json<Value>> {

@@ -4,6 +4,7 @@
 
 mod account;
 mod admin;
+mod admin_fleet;
 mod auth;
 mod billing;
 pub mod cookies;
@@ -277,6 +278,21 @@ async fn housekeeping(state: CpState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(dropped = n, "archived move sources past retention dropped"),
             Err(err) => tracing::warn!(error = %err, "dropping archived move sources failed"),
+        }
+        if state.settings.tier_moves_on_plan_change {
+            let actor = crate::catalog::Actor::system("tier-moves");
+            match crate::fleet::jobs::converge_tiers(
+                &state.db,
+                state.provisioner.server(),
+                &actor,
+                5,
+            )
+            .await
+            {
+                Ok(ids) if !ids.is_empty() => tracing::info!(?ids, "pending tier moves started"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "starting pending tier moves failed"),
+            }
         }
     }
 }

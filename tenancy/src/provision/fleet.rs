@@ -5,14 +5,15 @@
 //! need work (so a no-op over thousands of tenants costs a few queries, not thousands of
 //! migrator runs), then [`migrate_schema_try_lock`] on each of those.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use migrations::MigratorTrait;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm_migration::SchemaManager;
 
 use super::schema::{latest_version_of, migrate_schema_with, schema_lock_key};
 use super::stmt;
-use crate::{Result, SchemaName};
+use crate::{Error, Result, SchemaName};
 
 /// How many schemas one version query reads: a `UNION ALL` this wide plans in
 /// milliseconds and stays far below PostgreSQL's limits.
@@ -130,6 +131,16 @@ pub async fn schema_states<C: ConnectionTrait>(
     Ok(states)
 }
 
+/// Waits until every transaction committed so far on `db`'s server is durable: commits
+/// one that has a transaction id, synchronously, and the WAL is flushed in order.
+pub async fn flush_commits(db: &DatabaseConnection) -> Result<()> {
+    let tx = db.begin().await?;
+    tx.execute_unprepared("SET LOCAL synchronous_commit = on; SELECT txid_current()")
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// What [`migrate_schema_try_lock`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockedMigration {
@@ -143,27 +154,88 @@ pub enum LockedMigration {
 /// migrating it right now, in which case it returns at once with
 /// [`LockedMigration::Locked`]. Uses the same lock as [`super::migrate_schema`], so fleet
 /// runs, slot refills and provisioning never migrate one schema at the same time.
+///
+/// Fleet runs call this thousands of times, so it skips the general migrator's
+/// bookkeeping (which re-creates `seaql_migrations` if missing and lists it several
+/// times): one transaction, the lock, one read of the applied versions, the pending
+/// migrations' `up`, one insert of their versions, a commit that does not wait for its
+/// WAL flush (see [`flush_commits`]). Every statement text is the same for
+/// every schema (the schema is chosen by `search_path`, which PostgreSQL's plan cache
+/// keys on), so a pooled connection prepares each once. A schema without
+/// `seaql_migrations` takes the general path.
 #[tracing::instrument(skip(db), fields(schema = %schema))]
 pub async fn migrate_schema_try_lock<M: MigratorTrait>(
     db: &DatabaseConnection,
     schema: &SchemaName,
 ) -> Result<LockedMigration> {
     let tx = db.begin().await?;
-    let got = tx
+    let row = tx
         .query_one_raw(stmt(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7)) AS got",
-            [schema_lock_key(schema).into()],
+            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7)) AS got,
+                    to_regclass($2) IS NOT NULL AS installed",
+            [
+                schema_lock_key(schema).into(),
+                format!("{}.seaql_migrations", schema.quoted()).into(),
+            ],
         ))
-        .await?
-        .map(|row| row.try_get::<bool>("", "got"))
-        .transpose()?
-        .unwrap_or(false);
+        .await?;
+    let (got, installed) = match row {
+        Some(row) => (
+            row.try_get::<bool>("", "got")?,
+            row.try_get::<bool>("", "installed")?,
+        ),
+        None => (false, false),
+    };
     if !got {
         return Ok(LockedMigration::Locked);
     }
-    // Advisory locks are re-entrant within a session: the blocking lock inside
-    // `migrate_schema_with` is granted at once.
-    let version = migrate_schema_with::<M, _>(&tx, schema).await?;
+    if !installed {
+        // Advisory locks are re-entrant within a session: the blocking lock inside
+        // `migrate_schema_with` is granted at once.
+        let version = migrate_schema_with::<M, _>(&tx, schema).await?;
+        tx.commit().await?;
+        return Ok(LockedMigration::Migrated(version));
+    }
+    // The commit does not wait for its WAL flush (thousands of these in a row would
+    // each wait for one): the caller makes them durable with [`flush_commits`] before
+    // recording them anywhere. A crash before that loses only migrations nobody has
+    // recorded, which the next run finds behind and applies again.
+    tx.execute_unprepared(&format!(
+        "SET LOCAL synchronous_commit = off; SET LOCAL search_path TO {}",
+        schema.quoted()
+    ))
+    .await?;
+    let applied = tx
+        .query_all_raw(stmt("SELECT version FROM seaql_migrations", []))
+        .await?
+        .into_iter()
+        .map(|row| row.try_get::<String>("", "version"))
+        .collect::<Result<HashSet<_>, _>>()?;
+    let known = M::migrations();
+    let unknown: Vec<&str> = applied
+        .iter()
+        .filter(|v| !known.iter().any(|m| m.name() == v.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::Conflict(format!(
+            "schema {schema} has migrations this build does not know: {}",
+            unknown.join(", ")
+        )));
+    }
+    let mut versions = Vec::new();
+    for migration in known.iter().filter(|m| !applied.contains(m.name())) {
+        migration.up(&SchemaManager::new(&tx)).await?;
+        versions.push(migration.name().to_owned());
+    }
+    if !versions.is_empty() {
+        tx.execute_raw(stmt(
+            "INSERT INTO seaql_migrations (version, applied_at)
+             SELECT v, $2 FROM unnest($1::text[]) AS v",
+            [versions.into(), chrono::Utc::now().timestamp().into()],
+        ))
+        .await?;
+    }
     tx.commit().await?;
-    Ok(LockedMigration::Migrated(version))
+    Ok(LockedMigration::Migrated(latest_version_of::<M>()))
 }

@@ -17,7 +17,9 @@ pub use capture::{
 };
 pub use copy::{TableCopy, copy_schema, copy_snapshot};
 pub use dedicated::{create_database, database_url, drop_database};
-pub use fleet::{Currency, LockedMigration, SchemaState, migrate_schema_try_lock, schema_states};
+pub use fleet::{
+    Currency, LockedMigration, SchemaState, flush_commits, migrate_schema_try_lock, schema_states,
+};
 pub use schema::{
     SchemaLock, archive_schema, archive_schema_as, drop_schema, latest_version_of,
     migrate_platform, migrate_schema, migrate_schema_with, schema_exists, seed_salon,
