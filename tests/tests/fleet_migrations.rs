@@ -367,7 +367,7 @@ async fn a_killed_run_restarted_carries_on() {
     let other = platform.db.connect().await;
     let blocker = other.begin().await.unwrap();
     blocker
-        .execute_unprepared("LOCK TABLE \"t_fk_02\".locations IN ACCESS EXCLUSIVE MODE")
+        .execute_unprepared("LOCK TABLE \"t_fk_02\".bookings IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
 
