@@ -36,7 +36,7 @@ pub struct LookupLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StripeLabels {
-    /// payment_intent, refund, cancel.
+    /// payment_intent, refund, cancel, retrieve.
     pub call: &'static str,
     /// ok, refused, unavailable.
     pub outcome: &'static str,

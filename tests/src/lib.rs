@@ -291,6 +291,24 @@ impl Drop for Runtime {
     }
 }
 
+/// `start`, or two hours earlier when a visit of `minutes` from `start` would run past
+/// 23:59 in Madrid (the tests' salons work 00:00-23:59 there, and a visit cannot cross
+/// midnight). Two hours keeps the cancellation tests on the same side of every refund
+/// threshold (48 h, 24 h) whatever the time of day the tests run.
+pub fn within_madrid_day(
+    start: chrono::DateTime<chrono::Utc>,
+    minutes: i64,
+) -> chrono::DateTime<chrono::Utc> {
+    let madrid = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&chrono_tz::Europe::Madrid);
+    let end = start + chrono::Duration::minutes(minutes);
+    let last = chrono::NaiveTime::from_hms_opt(23, 59, 0).expect("a valid time");
+    if madrid(end).date_naive() != madrid(start).date_naive() || madrid(end).time() > last {
+        start - chrono::Duration::hours(2)
+    } else {
+        start
+    }
+}
+
 /// Polls `check` every 20 ms until it holds or `within` passes; returns whether it held.
 pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
 where

@@ -455,7 +455,10 @@ async fn cancelling_refunds_what_the_policy_says_for_the_time_left() {
     for (hours_ahead, expected_cents, expected_percent) in
         [(72, 1000, 100), (36, 500, 50), (5, 100, 10)]
     {
-        let start = (now + chrono::Duration::hours(hours_ahead)).with_second_zero();
+        let start = instudio_tests::within_madrid_day(
+            (now + chrono::Duration::hours(hours_ahead)).with_second_zero(),
+            60,
+        );
         let (status, b) = s
             .book(None, json!({ "items": [{ "service_id": massage, "staff_id": ines }], "starts_at": start, "customer": guest() }))
             .await;
@@ -485,7 +488,10 @@ async fn cancelling_refunds_what_the_policy_says_for_the_time_left() {
         );
     }
     // A manager may override, and the override is recorded.
-    let start = (now + chrono::Duration::hours(6)).with_second_zero();
+    let start = instudio_tests::within_madrid_day(
+        (now + chrono::Duration::hours(6)).with_second_zero(),
+        60,
+    );
     let (_, b) = s
         .book(None, json!({ "items": [{ "service_id": massage, "staff_id": ines }], "starts_at": start, "customer": guest() }))
         .await;

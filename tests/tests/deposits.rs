@@ -50,15 +50,26 @@ impl Salon {
     /// through `stripe_base` (localstripe unless a test puts something in between), and
     /// a control plane receiving localstripe's webhooks.
     async fn open_with(stripe: LocalStripe, stripe_base: Option<String>) -> Self {
+        Self::open_webhooks(stripe, stripe_base, true).await
+    }
+
+    /// As [`Salon::open_with`]; `webhooks: false` loses every Stripe event.
+    async fn open_webhooks(
+        stripe: LocalStripe,
+        stripe_base: Option<String>,
+        webhooks: bool,
+    ) -> Self {
         let platform = Platform::new(1).await;
         let tenant = platform.create_tenant("aura", "professional").await.id;
         let mut settings = control::settings();
         settings.stripe_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
         settings.stripe = Some(stripe.config());
         let cp = platform.control_plane(settings).await;
-        stripe
-            .deliver_webhooks_to(&cp.url("/api/v1/stripe/webhook"))
-            .await;
+        if webhooks {
+            stripe
+                .deliver_webhooks_to(&cp.url("/api/v1/stripe/webhook"))
+                .await;
+        }
         let mut config = platform.runtime_config();
         let mut stripe_config = stripe.config();
         if let Some(base) = stripe_base {
@@ -154,9 +165,12 @@ impl Salon {
         hours: i64,
         card: Option<&str>,
     ) -> (StatusCode, Value) {
-        let start = (Utc::now() + chrono::Duration::hours(hours))
-            .duration_trunc(chrono::Duration::minutes(15))
-            .unwrap();
+        let start = instudio_tests::within_madrid_day(
+            (Utc::now() + chrono::Duration::hours(hours))
+                .duration_trunc(chrono::Duration::minutes(15))
+                .unwrap(),
+            60,
+        );
         let mut body = json!({
             "items": [{ "service_id": service, "staff_id": staff }],
             "starts_at": start,
@@ -618,4 +632,58 @@ async fn a_deposit_paid_after_the_booking_expired_comes_back_in_full() {
         json!({ "reason": "paid_after_expiry", "amount": 1000 })
     );
     assert_eq!(s.booking(bid).await["status"], "expired", "still expired");
+}
+
+#[tokio::test]
+async fn a_payment_whose_event_was_lost_confirms_the_booking_at_its_deadline() {
+    let s = Salon::open_webhooks(LocalStripe::start().await, None, false).await;
+    let massage = s.massage().await;
+    let (status, booked) = s.book(massage, 40, Some("4242424242424242")).await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let bid = id(&booked);
+    let intent = booked["payment"]["stripe_payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pi = s.stripe.get(&format!("/payment_intents/{intent}")).await;
+    assert_eq!(pi["status"], "succeeded", "paid at Stripe: {pi}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        s.booking(bid).await["status"],
+        "pending_payment",
+        "no event arrives"
+    );
+    // The deadline passes; the sweeper asks Stripe before expiring the booking.
+    s.platform
+        .catalog
+        .execute_unprepared(&format!(
+            "UPDATE t_aura.bookings SET payment_due_at = now() - interval '1 minute' WHERE id = '{bid}';
+             UPDATE platform.payment_followups SET due_at = now() WHERE booking_id = '{bid}'"
+        ))
+        .await
+        .unwrap();
+    s.rt.state.payments.sweep(10).await.unwrap();
+    let confirmed = s.booking(bid).await;
+    assert_eq!(confirmed["status"], "confirmed", "{confirmed}");
+    assert_eq!(confirmed["payment"]["status"], "succeeded");
+    assert!(s.refunds_for(&intent).await.is_empty(), "nothing refunded");
+}
+
+#[test]
+fn test_visits_never_cross_midnight_in_madrid_whatever_the_hour() {
+    let base = Utc::now()
+        .duration_trunc(chrono::Duration::minutes(15))
+        .unwrap();
+    for quarter in 0..96 {
+        let start = base + chrono::Duration::minutes(15 * quarter);
+        let moved = instudio_tests::within_madrid_day(start, 60);
+        let madrid = |t: chrono::DateTime<Utc>| t.with_timezone(&chrono_tz::Europe::Madrid);
+        let end = moved + chrono::Duration::minutes(60);
+        assert_eq!(
+            madrid(moved).date_naive(),
+            madrid(end).date_naive(),
+            "{start}"
+        );
+        assert!(moved == start || moved == start - chrono::Duration::hours(2));
+    }
 }

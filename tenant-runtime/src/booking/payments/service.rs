@@ -274,6 +274,39 @@ impl Payments {
         })
     }
 
+    /// A booking still waiting for its deposit at its deadline: before it expires, asks
+    /// Stripe where its PaymentIntent stands, so that a payment whose event never arrived
+    /// confirms the booking instead of being refunded.
+    async fn paid_while_unheard(
+        &self,
+        stripe: &StripeApi,
+        route: &Arc<Route>,
+        booking: Uuid,
+    ) -> ApiResult<()> {
+        let mut tx = self.begin(route).await?;
+        let row: Option<(Option<String>,)> = tx
+            .query_as(
+                "SELECT p.stripe_payment_intent_id FROM bookings b
+                 JOIN payments p ON p.booking_id = b.id AND p.kind = 'deposit'
+                 WHERE b.id = $1 AND b.status = 'pending_payment' AND b.payment_due_at < now()
+                   AND p.status IN ('requires_payment', 'processing')",
+            )
+            .bind(booking)
+            .fetch_optional(tx.conn())
+            .await?;
+        tx.commit().await?;
+        let Some((Some(intent),)) = row else {
+            return Ok(());
+        };
+        let found = stripe.get(&format!("/payment_intents/{intent}"), &()).await;
+        let found = self.counted("retrieve", found).map_err(stripe_error)?;
+        if found["status"].as_str() == Some("succeeded") {
+            tracing::info!(%booking, %intent, "deposit paid without its event reaching us");
+            self.succeeded(route, None, &found).await?;
+        }
+        Ok(())
+    }
+
     /// Does what `booking`'s payments need at Stripe. Returns when to look again (the
     /// payment deadline of a booking still waiting to be paid), or `None` when done.
     #[tracing::instrument(skip(self, route), fields(tenant = %route.tenant_id))]
@@ -288,6 +321,7 @@ impl Payments {
         if !route.schema_has(PAYMENTS_MIGRATION) {
             return Ok(None);
         }
+        self.paid_while_unheard(stripe, &route, booking).await?;
         let mut snap = self.snapshot(&route, booking).await?;
         if let Some(payment) = &snap.payment {
             match (&payment.stripe_payment_intent_id, snap.status) {
