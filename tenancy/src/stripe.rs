@@ -95,23 +95,15 @@ impl StripeApi {
         form: &impl Serialize,
         key: &str,
     ) -> Result<Value, Failure> {
-        let key = IdempotencyKey::new(key).map_err(|e| Failure::Refused {
-            status: 0,
-            message: format!("invalid idempotency key: {e:?}"),
-        })?;
         let req = RequestBuilder::new(StripeMethod::Post, path).form(form);
-        self.send(req, RequestStrategy::Idempotent(key)).await
+        self.send(req, idempotent(key)?).await
     }
 
     /// `POST /v1{path}` with no parameters (an action such as cancelling), idempotent
     /// under `key`.
     pub async fn post_action(&self, path: &str, key: &str) -> Result<Value, Failure> {
-        let key = IdempotencyKey::new(key).map_err(|e| Failure::Refused {
-            status: 0,
-            message: format!("invalid idempotency key: {e:?}"),
-        })?;
         let req = RequestBuilder::new(StripeMethod::Post, path);
-        self.send(req, RequestStrategy::Idempotent(key)).await
+        self.send(req, idempotent(key)?).await
     }
 
     async fn send(&self, req: RequestBuilder, strategy: RequestStrategy) -> Result<Value, Failure> {
@@ -133,6 +125,26 @@ impl StripeApi {
         serde_json::from_str(&miniserde::json::to_string(&value))
             .map_err(|e| Failure::Unavailable(e.to_string()))
     }
+}
+
+fn idempotent(key: &str) -> Result<RequestStrategy, Failure> {
+    IdempotencyKey::new(key)
+        .map(RequestStrategy::Idempotent)
+        .map_err(|e| Failure::Refused {
+            status: 0,
+            message: format!("invalid idempotency key: {e:?}"),
+        })
+}
+
+/// Whether `raw` is a Stripe object id with one of `prefixes` (`pm_`, …): the prefix, then
+/// letters, digits or underscores, 255 characters at most.
+pub fn is_object_id(raw: &str, prefixes: &[&str]) -> bool {
+    raw.len() <= 255
+        && prefixes.iter().any(|p| {
+            raw.strip_prefix(p).is_some_and(|rest| {
+                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+        })
 }
 
 /// A required string field of a Stripe object.

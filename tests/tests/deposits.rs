@@ -208,6 +208,19 @@ impl Salon {
         booking
     }
 
+    /// The booking's payment deadline passes and the sweeper comes round.
+    async fn pass_deadline(&self, bid: Uuid) {
+        self.platform
+            .catalog
+            .execute_unprepared(&format!(
+                "UPDATE t_aura.bookings SET payment_due_at = now() - interval '1 minute' WHERE id = '{bid}';
+                 UPDATE platform.payment_followups SET due_at = now() WHERE booking_id = '{bid}'"
+            ))
+            .await
+            .unwrap();
+        self.rt.state.payments.sweep(10).await.unwrap();
+    }
+
     async fn scalar(&self, sql: &str) -> Value {
         let row = self
             .platform
@@ -575,15 +588,7 @@ async fn a_deposit_paid_after_the_booking_expired_comes_back_in_full() {
         .to_owned();
     // The payment window passes; the sweeper expires the booking and cancels its
     // PaymentIntent.
-    s.platform
-        .catalog
-        .execute_unprepared(&format!(
-            "UPDATE t_aura.bookings SET payment_due_at = now() - interval '1 minute' WHERE id = '{bid}';
-             UPDATE platform.payment_followups SET due_at = now() WHERE booking_id = '{bid}'"
-        ))
-        .await
-        .unwrap();
-    s.rt.state.payments.sweep(10).await.unwrap();
+    s.pass_deadline(bid).await;
     let expired = s.booking(bid).await;
     assert_eq!(expired["status"], "expired");
     assert_eq!(expired["payment"]["status"], "canceled");
@@ -654,15 +659,7 @@ async fn a_payment_whose_event_was_lost_confirms_the_booking_at_its_deadline() {
         "no event arrives"
     );
     // The deadline passes; the sweeper asks Stripe before expiring the booking.
-    s.platform
-        .catalog
-        .execute_unprepared(&format!(
-            "UPDATE t_aura.bookings SET payment_due_at = now() - interval '1 minute' WHERE id = '{bid}';
-             UPDATE platform.payment_followups SET due_at = now() WHERE booking_id = '{bid}'"
-        ))
-        .await
-        .unwrap();
-    s.rt.state.payments.sweep(10).await.unwrap();
+    s.pass_deadline(bid).await;
     let confirmed = s.booking(bid).await;
     assert_eq!(confirmed["status"], "confirmed", "{confirmed}");
     assert_eq!(confirmed["payment"]["status"], "succeeded");

@@ -43,11 +43,7 @@ async fn start_subscription(
 ) -> ApiResult<Json<Value>> {
     let tenant = owner_tenant(&user)?;
     let pm = body.payment_method;
-    let valid = pm.len() <= 255
-        && pm.strip_prefix("pm_").is_some_and(|rest| {
-            !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        });
-    if !valid {
+    if !tenancy::stripe::is_object_id(&pm, &["pm_"]) {
         return Err(Error::Invalid(tenancy::ValidationError::new(
             "payment_method",
             "invalid",

@@ -84,29 +84,22 @@ impl TryFrom<SignupRequest> for Signup {
         let password = c
             .required("password", r.password)
             .and_then(|v| c.parse("password", NewPassword::parse(&v, &personal)));
-        let payment_method = r.payment_method.and_then(|pm| {
-            let valid = pm.len() <= 255
-                && pm.strip_prefix("pm_").is_some_and(|rest| {
-                    !rest.is_empty()
-                        && rest
-                            .chars()
-                            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                });
-            match valid {
-                true => Some(pm),
-                false => {
-                    c.push(
-                        "payment_method",
-                        tenancy::ValidationError::new(
+        let payment_method =
+            r.payment_method
+                .and_then(|pm| match tenancy::stripe::is_object_id(&pm, &["pm_"]) {
+                    true => Some(pm),
+                    false => {
+                        c.push(
                             "payment_method",
-                            "invalid",
-                            "must be a Stripe PaymentMethod id (pm_…)",
-                        ),
-                    );
-                    None
-                }
-            }
-        });
+                            tenancy::ValidationError::new(
+                                "payment_method",
+                                "invalid",
+                                "must be a Stripe PaymentMethod id (pm_…)",
+                            ),
+                        );
+                        None
+                    }
+                });
         c.finish()?;
         match (
             owner_name, email, password, salon_name, subdomain, plan, locale, time_zone,

@@ -223,7 +223,7 @@ async fn lock(
     Ok((from, row.starts_at))
 }
 
-async fn set_status(
+pub(crate) async fn set_status(
     tx: &mut TenantTx,
     id: Uuid,
     to: BookingStatus,

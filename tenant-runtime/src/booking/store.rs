@@ -165,7 +165,7 @@ pub async fn load(tx: &mut TenantTx, id: Uuid) -> ApiResult<Booking> {
         .pop()
         .ok_or(ApiError::NotFound("booking"))?;
     if booking.deposit_cents > 0 {
-        booking.payment = super::payments::deposit_of(tx, id).await?;
+        booking.payment = super::payments::deposit_of(tx, id, false).await?;
     }
     Ok(booking)
 }
@@ -305,26 +305,43 @@ pub async fn expire_overdue(
         .bind(window.map(|w| w.1))
         .fetch_all(tx.conn())
         .await?;
+    finish_expiry(
+        tx,
+        &expired,
+        &Actor::system("payment-timeout"),
+        "the deposit was not paid in time",
+    )
+    .await?;
+    Ok(expired)
+}
+
+/// What follows a pending booking becoming `expired`: its time is freed, its unpaid online
+/// deposit given up, and the transition recorded.
+pub async fn finish_expiry(
+    tx: &mut TenantTx,
+    expired: &[Uuid],
+    actor: &Actor,
+    reason: &str,
+) -> ApiResult<()> {
     if expired.is_empty() {
-        return Ok(expired);
+        return Ok(());
     }
     tx.query("UPDATE booking_items SET live = false WHERE booking_id = ANY($1)")
-        .bind(&expired)
+        .bind(expired)
         .execute(tx.conn())
         .await?;
-    super::payments::cancel_unpaid(tx, &expired).await?;
-    let actor = Actor::system("payment-timeout");
-    for id in &expired {
+    super::payments::cancel_unpaid(tx, expired).await?;
+    for id in expired {
         record(
             tx,
             *id,
             Some(BookingStatus::PendingPayment),
             BookingStatus::Expired,
-            &actor,
-            Some("the deposit was not paid in time"),
+            actor,
+            Some(reason),
             Value::Null,
         )
         .await?;
     }
-    Ok(expired)
+    Ok(())
 }

@@ -219,13 +219,9 @@ async fn create_booking(
         .payment_method
         .as_deref()
         .map(|pm| {
-            let valid = pm.len() <= 200
-                && ["pm_", "card_", "src_"].iter().any(|p| {
-                    pm.strip_prefix(p).is_some_and(|rest| {
-                        !rest.is_empty()
-                            && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    })
-                });
+            // At most 200 characters: what the payments table's CHECK allows.
+            let valid =
+                pm.len() <= 200 && tenancy::stripe::is_object_id(pm, &["pm_", "card_", "src_"]);
             valid.then_some(pm).ok_or_else(|| {
                 ApiError::invalid(
                     "payment_method",
@@ -681,10 +677,7 @@ async fn commit_with_payments(
         tracing::warn!(booking = %booking.id, error = %err, "deposit not settled yet");
     }
     let mut tx = TenantTx::begin(&state.pools, route, state.config.statement_timeout).await?;
-    let mut deposit = payments::deposit_of(&mut tx, booking.id).await?;
-    if for_payer && let Some(d) = deposit.as_mut() {
-        d.client_secret = payments::client_secret(&mut tx, d.id).await?;
-    }
+    let deposit = payments::deposit_of(&mut tx, booking.id, for_payer).await?;
     tx.commit().await?;
     Ok(deposit)
 }
@@ -729,10 +722,9 @@ async fn pay_deposit(
     tx.commit().await?;
     state.payments.settle_and_file(route.clone(), id).await?;
     let mut tx = TenantTx::begin(&state.pools, route, state.config.statement_timeout).await?;
-    let mut deposit = payments::deposit_of(&mut tx, id)
+    let deposit = payments::deposit_of(&mut tx, id, true)
         .await?
         .ok_or(ApiError::NotFound("payment"))?;
-    deposit.client_secret = payments::client_secret(&mut tx, deposit.id).await?;
     tx.commit().await?;
     Ok(Json(deposit))
 }

@@ -63,13 +63,8 @@ impl Payments {
             .await?;
         let actor = Actor::system("stripe");
         if status == BookingStatus::PendingPayment.as_str() {
-            tx.query(
-                "UPDATE bookings SET status = 'confirmed', payment_due_at = NULL, updated_at = now()
-                 WHERE id = $1",
-            )
-            .bind(booking)
-            .execute(tx.conn())
-            .await?;
+            crate::booking::lifecycle::set_status(&mut tx, booking, BookingStatus::Confirmed, None)
+                .await?;
             store::record(
                 &mut tx,
                 booking,

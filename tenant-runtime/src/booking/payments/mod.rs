@@ -31,9 +31,7 @@ mod sweep;
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use records::{
-    RefundReason, cancel_unpaid, client_secret, deposit_of, open_deposit, refund_deposit,
-};
+pub use records::{RefundReason, cancel_unpaid, deposit_of, open_deposit, refund_deposit};
 pub use service::Payments;
 
 /// The tenant migration that brings the payment tables; older schemas take no deposits
@@ -57,7 +55,6 @@ pub struct Deposit {
     /// Given only to the one paying (in the answer to the booking or to a payment retry):
     /// Stripe.js confirms the PaymentIntent with it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[sqlx(skip)]
     pub client_secret: Option<String>,
 }
 

@@ -6,10 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{DEPOSIT_KIND, Deposit, EventOutcome, PAYMENTS_MIGRATION, platform_fee};
-use crate::booking::{
-    BookingStatus,
-    store::{self, Actor},
-};
+use crate::booking::store::{self, Actor};
 use crate::{db::TenantTx, error::ApiResult};
 
 /// Opens the deposit of a booking being made, in its transaction.
@@ -41,29 +38,26 @@ pub async fn open_deposit(
     Ok(id)
 }
 
-/// The deposit of a booking, if it has one (and the schema has payments at all).
-pub async fn deposit_of(tx: &mut TenantTx, booking: Uuid) -> ApiResult<Option<Deposit>> {
+/// The deposit of a booking, if it has one (and the schema has payments at all), with
+/// its client secret only `for_payer`.
+pub async fn deposit_of(
+    tx: &mut TenantTx,
+    booking: Uuid,
+    for_payer: bool,
+) -> ApiResult<Option<Deposit>> {
     if !tx.route.schema_has(PAYMENTS_MIGRATION) {
         return Ok(None);
     }
     Ok(tx
         .query_as::<Deposit>(
-            "SELECT id, status, amount_cents, currency, refunded_cents, stripe_payment_intent_id
+            "SELECT id, status, amount_cents, currency, refunded_cents, stripe_payment_intent_id,
+                    CASE WHEN $2 THEN client_secret END AS client_secret
              FROM payments WHERE booking_id = $1 AND kind = 'deposit'",
         )
         .bind(booking)
+        .bind(for_payer)
         .fetch_optional(tx.conn())
         .await?)
-}
-
-/// The deposit's client secret, for the one paying.
-pub async fn client_secret(tx: &mut TenantTx, payment: Uuid) -> ApiResult<Option<String>> {
-    Ok(tx
-        .query_scalar::<Option<String>>("SELECT client_secret FROM payments WHERE id = $1")
-        .bind(payment)
-        .fetch_optional(tx.conn())
-        .await?
-        .flatten())
 }
 
 /// Marks the unpaid deposits of bookings that just expired or were cancelled while
@@ -187,30 +181,13 @@ pub(super) async fn record_event(
 
 /// Expires a booking still waiting for its deposit, freeing its time.
 pub(super) async fn expire_now(tx: &mut TenantTx, booking: Uuid, reason: &str) -> ApiResult<()> {
-    let expired = tx
-        .query(
+    let expired: Vec<Uuid> = tx
+        .query_scalar(
             "UPDATE bookings SET status = 'expired', payment_due_at = NULL, updated_at = now()
-             WHERE id = $1 AND status = 'pending_payment'",
+             WHERE id = $1 AND status = 'pending_payment' RETURNING id",
         )
         .bind(booking)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-    if expired == 0 {
-        return Ok(());
-    }
-    tx.query("UPDATE booking_items SET live = false WHERE booking_id = $1")
-        .bind(booking)
-        .execute(tx.conn())
+        .fetch_all(tx.conn())
         .await?;
-    store::record(
-        tx,
-        booking,
-        Some(BookingStatus::PendingPayment),
-        BookingStatus::Expired,
-        &Actor::system("stripe"),
-        Some(reason),
-        Value::Null,
-    )
-    .await
+    store::finish_expiry(tx, &expired, &Actor::system("stripe"), reason).await
 }

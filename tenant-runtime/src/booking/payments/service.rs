@@ -239,9 +239,18 @@ impl Payments {
         TenantTx::begin(&self.pools, route.clone(), self.statement_timeout).await
     }
 
-    pub(super) async fn snapshot(&self, route: &Arc<Route>, booking: Uuid) -> ApiResult<Snapshot> {
+    /// The booking's payments as they stand; with `expire`, a booking past its payment
+    /// deadline is expired first.
+    pub(super) async fn snapshot(
+        &self,
+        route: &Arc<Route>,
+        booking: Uuid,
+        expire: bool,
+    ) -> ApiResult<Snapshot> {
         let mut tx = self.begin(route).await?;
-        store::expire_overdue(&mut tx, Some(booking), &[], None).await?;
+        if expire {
+            store::expire_overdue(&mut tx, Some(booking), &[], None).await?;
+        }
         let row: Option<(String, Option<DateTime<Utc>>)> = tx
             .query_as("SELECT status, payment_due_at FROM bookings WHERE id = $1")
             .bind(booking)
@@ -282,22 +291,8 @@ impl Payments {
         stripe: &StripeApi,
         route: &Arc<Route>,
         booking: Uuid,
+        intent: &str,
     ) -> ApiResult<()> {
-        let mut tx = self.begin(route).await?;
-        let row: Option<(Option<String>,)> = tx
-            .query_as(
-                "SELECT p.stripe_payment_intent_id FROM bookings b
-                 JOIN payments p ON p.booking_id = b.id AND p.kind = 'deposit'
-                 WHERE b.id = $1 AND b.status = 'pending_payment' AND b.payment_due_at < now()
-                   AND p.status IN ('requires_payment', 'processing')",
-            )
-            .bind(booking)
-            .fetch_optional(tx.conn())
-            .await?;
-        tx.commit().await?;
-        let Some((Some(intent),)) = row else {
-            return Ok(());
-        };
         let found = stripe.get(&format!("/payment_intents/{intent}"), &()).await;
         let found = self.counted("retrieve", found).map_err(stripe_error)?;
         if found["status"].as_str() == Some("succeeded") {
@@ -321,8 +316,21 @@ impl Payments {
         if !route.schema_has(PAYMENTS_MIGRATION) {
             return Ok(None);
         }
-        self.paid_while_unheard(stripe, &route, booking).await?;
-        let mut snap = self.snapshot(&route, booking).await?;
+        let mut snap = self.snapshot(&route, booking, false).await?;
+        let overdue = snap.status == BookingStatus::PendingPayment
+            && snap.payment_due_at.is_some_and(|due| due < Utc::now());
+        if overdue {
+            let unpaid_intent = snap.payment.as_ref().and_then(|p| {
+                matches!(p.status.as_str(), "requires_payment" | "processing")
+                    .then_some(p.stripe_payment_intent_id.as_deref())
+                    .flatten()
+            });
+            if let Some(intent) = unpaid_intent {
+                self.paid_while_unheard(stripe, &route, booking, intent)
+                    .await?;
+            }
+            snap = self.snapshot(&route, booking, true).await?;
+        }
         if let Some(payment) = &snap.payment {
             match (&payment.stripe_payment_intent_id, snap.status) {
                 // Booked, not yet asked of Stripe: create the PaymentIntent.
@@ -338,7 +346,7 @@ impl Payments {
                 {
                     self.cancel_intent(stripe, &route, booking, payment, intent)
                         .await?;
-                    snap = self.snapshot(&route, booking).await?;
+                    snap = self.snapshot(&route, booking, true).await?;
                 }
                 _ => {}
             }
